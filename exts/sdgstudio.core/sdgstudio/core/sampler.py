@@ -1,0 +1,263 @@
+"""``sample_frame_params(config, seed, frame_index)``: every randomized value of one frame, drawn purely.
+
+Each frame draws from ``numpy.random.SeedSequence([seed, frame_index])``, so any frame can be re-rendered alone,
+runs resume exactly and shards never overlap. The sequence is split into one child stream per randomizer
+(camera, lighting, background, placement, appearance), so adding an object does not move the camera.
+Every sampled value lands in ``FrameParams.to_json()``, which the manifest records.
+"""
+
+from __future__ import annotations
+
+import colorsys
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .assets import asset_bounds, box_corners, look_at, rotation_xyz
+from .config import Range, SDGConfig
+
+OBJECTS_ROOT = "/World/Objects"
+PROPS_ROOT = "/World/Props"
+CAMERA_PATH = "/World/Camera"
+
+
+def object_slot_path(asset_name: str, slot: int) -> str:
+    return f"{OBJECTS_ROOT}/{asset_name}_{slot}"
+
+
+def prop_path(prop_name: str) -> str:
+    return f"{PROPS_ROOT}/{prop_name}"
+
+
+@dataclass
+class ObjectParams:
+    prim_path: str
+    asset: str
+    visible: bool
+    position: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # meters
+    rotation_xyz: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # degrees, USD rotateXYZ
+    scale: float = 1.0  # uniform, includes the asset's size normalization
+    color: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])  # linear RGB 0..1
+    roughness: float = 0.5
+    metallic: float = 0.0
+    mass: float = 1.0  # kg
+    static_friction: float = 0.5
+    dynamic_friction: float = 0.5
+    restitution: float = 0.0
+
+
+@dataclass
+class DistantLightParams:
+    intensity: float
+    color_temperature: float  # Kelvin
+    elevation: float  # degrees
+    azimuth: float  # degrees
+
+
+@dataclass
+class SphereLightParams:
+    intensity: float
+    color_temperature: float  # Kelvin
+    position: list[float]  # meters
+
+
+@dataclass
+class CameraParams:
+    position: list[float]  # meters
+    look_at: list[float]  # meters
+    focal_length: float  # mm
+    distance: float  # meters
+    azimuth: float  # degrees
+    elevation: float  # degrees
+
+    def camera_to_world(self) -> np.ndarray:
+        """USD camera transform (column-vector)."""
+        return look_at(np.asarray(self.position), np.asarray(self.look_at))
+
+
+@dataclass
+class BackgroundParams:
+    prim_path: str
+    color: list[float]  # linear RGB 0..1
+    texture: str | None  # image file, or None for plain colour
+
+
+@dataclass
+class FrameParams:
+    frame: int
+    seed: int
+    camera: CameraParams
+    objects: list[ObjectParams]
+    distant_light: DistantLightParams | None
+    sphere_light: SphereLightParams | None
+    ambient: float
+    backgrounds: list[BackgroundParams]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _uniform(rng: np.random.Generator, r: Range) -> float:
+    """One draw from a closed range; a degenerate range returns its value without consuming randomness."""
+    return float(r.min) if r.min == r.max else float(rng.uniform(r.min, r.max))
+
+
+def _hsv(rng: np.random.Generator, hue: Range, saturation: Range, value: Range) -> list[float]:
+    return list(colorsys.hsv_to_rgb(_uniform(rng, hue), _uniform(rng, saturation), _uniform(rng, value)))
+
+
+def _sample_camera(config: SDGConfig, rng: np.random.Generator) -> CameraParams:
+    cam = config.camera
+    distance, azimuth, elevation = (_uniform(rng, r) for r in (cam.distance, cam.azimuth, cam.elevation))
+    focal = _uniform(rng, cam.focal_length)
+    jitter = rng.uniform(-cam.look_at_jitter, cam.look_at_jitter, 3) if cam.look_at_jitter > 0 else np.zeros(3)
+    target = np.asarray(cam.target) + jitter
+    az, el = np.radians(azimuth), np.radians(elevation)
+    eye = np.asarray(cam.target) + distance * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+    return CameraParams(eye.tolist(), target.tolist(), focal, distance, azimuth, elevation)
+
+
+def _sample_lights(config: SDGConfig, rng: np.random.Generator):
+    lighting = config.lighting
+    distant = sphere = None
+    if lighting.distant is not None:
+        d = lighting.distant
+        distant = DistantLightParams(*(_uniform(rng, r) for r in (d.intensity, d.color_temperature, d.elevation, d.azimuth)))
+    if lighting.sphere is not None:
+        s = lighting.sphere
+        position = rng.uniform(s.position.min, s.position.max).tolist()
+        sphere = SphereLightParams(_uniform(rng, s.intensity), _uniform(rng, s.color_temperature), position)
+    return distant, sphere, _uniform(rng, lighting.ambient)
+
+
+def _sample_backgrounds(config: SDGConfig, rng: np.random.Generator) -> list[BackgroundParams]:
+    bg = config.background
+    textures = bg.texture_files()
+    result = []
+    for prop in config.props:
+        if not prop.background:
+            continue
+        color = _hsv(rng, bg.hue, bg.saturation, bg.value)
+        use_texture = bool(textures) and rng.random() < bg.texture_probability
+        texture = textures[int(rng.integers(len(textures)))] if use_texture else None
+        result.append(BackgroundParams(prop_path(prop.name), color, texture))
+    return result
+
+
+def _footprint_radius(corners: np.ndarray, rotation: np.ndarray, scale: float) -> tuple[float, float]:
+    """(XY radius around the origin, lowest Z) of the rotated, scaled local box, meters."""
+    pts = (corners @ rotation.T) * scale
+    return float(np.max(np.hypot(pts[:, 0], pts[:, 1]))), float(np.min(pts[:, 2]))
+
+
+def _sample_objects(
+    config: SDGConfig, placement: np.random.Generator, appearance: np.random.Generator, warnings: list[str]
+) -> list[ObjectParams]:
+    pose, mats, phys = config.pose, config.materials, config.physics
+    lo_region, hi_region = np.asarray(pose.region.min), np.asarray(pose.region.max)
+    placed: list[tuple[np.ndarray, float]] = []  # (xy, radius)
+    objects: list[ObjectParams] = []
+    for asset in config.assets:
+        count = int(placement.integers(asset.count.min, asset.count.max + 1))
+        lo, hi, normalize = asset_bounds(asset)
+        corners = box_corners(lo, hi)
+        for slot in range(asset.count.max):
+            obj = ObjectParams(prim_path=object_slot_path(asset.name, slot), asset=asset.name, visible=False)
+            objects.append(obj)
+            if slot >= count:
+                continue
+            rot = [_uniform(placement, r) for r in (pose.rotation.roll, pose.rotation.pitch, pose.rotation.yaw)]
+            scale = normalize * _uniform(placement, asset.scale)
+            radius, min_z = _footprint_radius(corners, rotation_xyz(*rot), scale)
+            for _ in range(pose.max_attempts):
+                xy = placement.uniform(lo_region[:2], hi_region[:2])
+                if all(np.hypot(*(xy - other)) >= radius + r + pose.min_gap for other, r in placed):
+                    break
+            else:
+                warnings.append(f"{obj.prim_path}: no free spot after {pose.max_attempts} attempts; hidden")
+                continue
+            placed.append((xy, radius))
+            bottom = float(placement.uniform(lo_region[2], hi_region[2])) if hi_region[2] > lo_region[2] else lo_region[2]
+            obj.visible = True
+            obj.position = [float(xy[0]), float(xy[1]), float(bottom - min_z)]
+            obj.rotation_xyz = rot
+            obj.scale = float(scale)
+            obj.color = list(asset.color) if asset.color is not None else _hsv(appearance, mats.hue, mats.saturation, mats.value)
+            obj.roughness = _uniform(appearance, mats.roughness)
+            obj.metallic = _uniform(appearance, mats.metallic)
+            obj.mass = _uniform(appearance, phys.mass)
+            obj.static_friction = _uniform(appearance, phys.static_friction)
+            obj.dynamic_friction = _uniform(appearance, phys.dynamic_friction)
+            obj.restitution = _uniform(appearance, phys.restitution)
+    return objects
+
+
+def sample_frame_params(config: SDGConfig, seed: int, frame_index: int) -> FrameParams:
+    """All randomized values of frame ``frame_index`` of the run seeded ``seed``. Pure and deterministic."""
+    if frame_index < 0:
+        raise ValueError(f"frame index must be >= 0, got {frame_index}")
+    cam_ss, light_ss, bg_ss, place_ss, look_ss = np.random.SeedSequence([seed, frame_index]).spawn(5)
+    warnings: list[str] = []
+    distant, sphere, ambient = _sample_lights(config, np.random.default_rng(light_ss))
+    return FrameParams(
+        frame=frame_index,
+        seed=seed,
+        camera=_sample_camera(config, np.random.default_rng(cam_ss)),
+        objects=_sample_objects(config, np.random.default_rng(place_ss), np.random.default_rng(look_ss), warnings),
+        distant_light=distant,
+        sphere_light=sphere,
+        ambient=ambient,
+        backgrounds=_sample_backgrounds(config, np.random.default_rng(bg_ss)),
+        warnings=warnings,
+    )
+
+
+def parameter_ranges(config: SDGConfig) -> dict[str, tuple[float, float]]:
+    """Every randomized scalar's configured ``(min, max)``, by the name ``flatten_params`` uses."""
+    cam, mats, phys, rot = config.camera, config.materials, config.physics, config.pose.rotation
+    ranges = {
+        "camera.distance": cam.distance, "camera.azimuth": cam.azimuth, "camera.elevation": cam.elevation,
+        "camera.focal_length": cam.focal_length, "lighting.ambient": config.lighting.ambient,
+        "objects.roughness": mats.roughness, "objects.metallic": mats.metallic, "objects.mass": phys.mass,
+        "objects.static_friction": phys.static_friction, "objects.dynamic_friction": phys.dynamic_friction,
+        "objects.restitution": phys.restitution, "objects.roll": rot.roll, "objects.pitch": rot.pitch,
+        "objects.yaw": rot.yaw,
+    }
+    if config.lighting.distant is not None:
+        d = config.lighting.distant
+        ranges |= {"lighting.distant.intensity": d.intensity, "lighting.distant.color_temperature": d.color_temperature,
+                   "lighting.distant.elevation": d.elevation, "lighting.distant.azimuth": d.azimuth}
+    if config.lighting.sphere is not None:
+        s = config.lighting.sphere
+        ranges |= {"lighting.sphere.intensity": s.intensity, "lighting.sphere.color_temperature": s.color_temperature}
+        ranges |= {f"lighting.sphere.position.{a}": Range(min=lo, max=hi)
+                   for a, lo, hi in zip("xyz", s.position.min, s.position.max, strict=True)}
+    for asset in config.assets:
+        _, _, normalize = asset_bounds(asset)
+        ranges[f"objects.scale.{asset.name}"] = Range(min=asset.scale.min * normalize, max=asset.scale.max * normalize)
+    return {name: (float(r.min), float(r.max)) for name, r in ranges.items()}
+
+
+def flatten_params(params: FrameParams) -> dict[str, list[float]]:
+    """One frame's sampled scalars by parameter name (objects pooled over the visible ones)."""
+    cam = params.camera
+    values: dict[str, list[float]] = {
+        "camera.distance": [cam.distance], "camera.azimuth": [cam.azimuth], "camera.elevation": [cam.elevation],
+        "camera.focal_length": [cam.focal_length], "lighting.ambient": [params.ambient],
+    }
+    if params.distant_light is not None:
+        d = params.distant_light
+        values |= {"lighting.distant.intensity": [d.intensity], "lighting.distant.color_temperature": [d.color_temperature],
+                   "lighting.distant.elevation": [d.elevation], "lighting.distant.azimuth": [d.azimuth]}
+    if params.sphere_light is not None:
+        s = params.sphere_light
+        values |= {"lighting.sphere.intensity": [s.intensity], "lighting.sphere.color_temperature": [s.color_temperature]}
+        values |= {f"lighting.sphere.position.{a}": [v] for a, v in zip("xyz", s.position, strict=True)}
+    for obj in (o for o in params.objects if o.visible):
+        for key in ("roughness", "metallic", "mass", "static_friction", "dynamic_friction", "restitution"):
+            values.setdefault(f"objects.{key}", []).append(getattr(obj, key))
+        for axis, angle in zip(("roll", "pitch", "yaw"), obj.rotation_xyz, strict=True):
+            values.setdefault(f"objects.{axis}", []).append(angle)
+        values.setdefault(f"objects.scale.{obj.asset}", []).append(obj.scale)
+    return values

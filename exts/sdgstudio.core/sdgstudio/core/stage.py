@@ -1,0 +1,216 @@
+"""Build a USD stage from a config and apply one frame's sampled parameters to it.
+
+The stage holds every object slot a config can need (``count.max`` per asset); a frame shows the slots it
+uses and hides the rest. ``apply_frame_params`` sets every randomized attribute of every slot, so the stage
+after applying frame k is the same whatever was applied before: any frame renders alone exactly.
+
+Layout: ``/World/Props/<prop>``, ``/World/Objects/<asset>_<slot>`` (an Xform carrying the semantic label, the
+pose ops and the physics APIs, with the geometry below it), ``/World/Looks/<name>``, ``/World/Lights/{Sun,Lamp,
+Dome}`` and ``/World/Camera``. Z is up and one stage unit is one meter, as in Isaac Sim.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pxr import Gf, Sdf, Usd, UsdGeom, UsdLux, UsdPhysics, UsdSemantics, UsdShade, Vt
+
+from .assets import DEFAULT_PRIMITIVE_SIZE, look_at, primitive_attributes
+from .config import AssetConfig, SDGConfig
+from .sampler import CAMERA_PATH, OBJECTS_ROOT, PROPS_ROOT, FrameParams, object_slot_path, prop_path
+
+LOOKS_ROOT = "/World/Looks"
+LIGHTS_ROOT = "/World/Lights"
+_PRIMITIVE_TYPES = {"cube": "Cube", "sphere": "Sphere", "cylinder": "Cylinder", "cone": "Cone", "capsule": "Capsule"}
+
+
+def add_semantic_class(prim: Usd.Prim, class_name: str) -> None:
+    """Label a prim with ``UsdSemantics.LabelsAPI`` (taxonomy "class"), which Replicator and Isaac Sim read."""
+    UsdSemantics.LabelsAPI.Apply(prim, "class").CreateLabelsAttr(Vt.TokenArray([class_name]))
+
+
+def _define_material(stage: Usd.Stage, name: str, textured: bool) -> UsdShade.Material:
+    """A UsdPreviewSurface material; ``textured`` adds a UsdUVTexture reading ``st`` for the diffuse colour."""
+    material = UsdShade.Material.Define(stage, f"{LOOKS_ROOT}/{name}")
+    shader = UsdShade.Shader.Define(stage, f"{LOOKS_ROOT}/{name}/Surface")
+    shader.CreateIdAttr("UsdPreviewSurface")
+    shader.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).Set(Gf.Vec3f(0.5, 0.5, 0.5))
+    shader.CreateInput("roughness", Sdf.ValueTypeNames.Float).Set(0.5)
+    shader.CreateInput("metallic", Sdf.ValueTypeNames.Float).Set(0.0)
+    material.CreateSurfaceOutput().ConnectToSource(shader.ConnectableAPI(), "surface")
+    if textured:
+        reader = UsdShade.Shader.Define(stage, f"{LOOKS_ROOT}/{name}/StReader")
+        reader.CreateIdAttr("UsdPrimvarReader_float2")
+        reader.CreateInput("varname", Sdf.ValueTypeNames.String).Set("st")
+        reader.CreateOutput("result", Sdf.ValueTypeNames.Float2)
+        texture = UsdShade.Shader.Define(stage, f"{LOOKS_ROOT}/{name}/Texture")
+        texture.CreateIdAttr("UsdUVTexture")
+        texture.CreateInput("file", Sdf.ValueTypeNames.Asset).Set(Sdf.AssetPath(""))
+        texture.CreateInput("wrapS", Sdf.ValueTypeNames.Token).Set("repeat")
+        texture.CreateInput("wrapT", Sdf.ValueTypeNames.Token).Set("repeat")
+        texture.CreateInput("st", Sdf.ValueTypeNames.Float2).ConnectToSource(reader.ConnectableAPI(), "result")
+        texture.CreateOutput("rgb", Sdf.ValueTypeNames.Float3)
+    return material
+
+
+def _bind(prim: Usd.Prim, material: UsdShade.Material, purpose: str = UsdShade.Tokens.allPurpose) -> None:
+    # Stronger than descendants: our randomized look wins over a referenced asset's own bindings.
+    UsdShade.MaterialBindingAPI.Apply(prim).Bind(material, UsdShade.Tokens.strongerThanDescendants, purpose)
+
+
+def _add_geometry(stage: Usd.Stage, parent: str, asset: AssetConfig) -> None:
+    if asset.is_primitive:
+        gprim = stage.DefinePrim(f"{parent}/geom", _PRIMITIVE_TYPES[asset.source])
+        for attr, value in primitive_attributes(asset.source, asset.size or DEFAULT_PRIMITIVE_SIZE).items():
+            gprim.GetAttribute(attr).Set(value)
+        UsdPhysics.CollisionAPI.Apply(gprim)
+        return
+    ref = stage.DefinePrim(f"{parent}/geom", "Xform")
+    ref.GetReferences().AddReference(asset.source)
+    for prim in Usd.PrimRange(ref):
+        if prim.IsA(UsdGeom.Gprim):
+            UsdPhysics.CollisionAPI.Apply(prim)
+            if prim.IsA(UsdGeom.Mesh):
+                UsdPhysics.MeshCollisionAPI.Apply(prim).CreateApproximationAttr(UsdPhysics.Tokens.convexHull)
+
+
+def _pose_ops(xformable: UsdGeom.Xformable) -> None:
+    xformable.ClearXformOpOrder()
+    xformable.AddTranslateOp(UsdGeom.XformOp.PrecisionDouble)
+    xformable.AddRotateXYZOp(UsdGeom.XformOp.PrecisionFloat)
+    xformable.AddScaleOp(UsdGeom.XformOp.PrecisionFloat)
+
+
+def build_stage(config: SDGConfig) -> Usd.Stage:
+    """A fresh in-memory stage holding the config's scene with every object slot hidden."""
+    stage = Usd.Stage.CreateInMemory()
+    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
+    UsdGeom.SetStageMetersPerUnit(stage, 1.0)
+    world = UsdGeom.Xform.Define(stage, "/World").GetPrim()
+    stage.SetDefaultPrim(world)
+    for group in (PROPS_ROOT, OBJECTS_ROOT, LIGHTS_ROOT):
+        UsdGeom.Xform.Define(stage, group)
+    UsdGeom.Scope.Define(stage, LOOKS_ROOT)
+    background_textures = config.background.textures is not None
+
+    for prop in config.props:
+        cube = UsdGeom.Cube.Define(stage, prop_path(prop.name))
+        cube.CreateSizeAttr(1.0)
+        cube.AddTranslateOp(UsdGeom.XformOp.PrecisionDouble).Set(Gf.Vec3d(*prop.position))
+        cube.AddScaleOp(UsdGeom.XformOp.PrecisionFloat).Set(Gf.Vec3f(*prop.size))
+        material = _define_material(stage, f"prop_{prop.name}", textured=prop.background and background_textures)
+        UsdShade.Shader(material.GetPrim().GetChild("Surface")).GetInput("diffuseColor").Set(Gf.Vec3f(*prop.color))
+        _bind(cube.GetPrim(), material)
+        UsdPhysics.CollisionAPI.Apply(cube.GetPrim())
+        if prop.semantic_class:
+            add_semantic_class(cube.GetPrim(), prop.semantic_class)
+
+    for asset in config.assets:
+        for slot in range(asset.count.max):
+            path = object_slot_path(asset.name, slot)
+            xform = UsdGeom.Xform.Define(stage, path)
+            _pose_ops(xform)
+            xform.MakeInvisible()
+            prim = xform.GetPrim()
+            add_semantic_class(prim, asset.semantic_class)
+            _add_geometry(stage, path, asset)
+            material = _define_material(stage, f"{asset.name}_{slot}", textured=False)
+            UsdPhysics.MaterialAPI.Apply(material.GetPrim())
+            _bind(prim, material)
+            _bind(prim, material, "physics")
+            UsdPhysics.RigidBodyAPI.Apply(prim)
+            UsdPhysics.MassAPI.Apply(prim)
+
+    sun = UsdLux.DistantLight.Define(stage, f"{LIGHTS_ROOT}/Sun")
+    sun.CreateAngleAttr(0.53)
+    sun.AddTransformOp()
+    lamp = UsdLux.SphereLight.Define(stage, f"{LIGHTS_ROOT}/Lamp")
+    lamp.AddTranslateOp()
+    dome = UsdLux.DomeLight.Define(stage, f"{LIGHTS_ROOT}/Dome")
+    for light, cfg in ((sun, config.lighting.distant), (lamp, config.lighting.sphere)):
+        light.CreateEnableColorTemperatureAttr(True)
+        light.CreateColorTemperatureAttr(6500.0)
+        light.CreateIntensityAttr(0.0)
+        if cfg is None:
+            light.MakeInvisible()
+    if config.lighting.sphere is not None:
+        lamp.CreateRadiusAttr(config.lighting.sphere.radius)
+    dome.CreateIntensityAttr(0.0)
+
+    camera = UsdGeom.Camera.Define(stage, CAMERA_PATH)
+    camera.AddTransformOp()
+    width, height = config.camera.resolution
+    camera.CreateHorizontalApertureAttr(config.camera.horizontal_aperture)
+    camera.CreateVerticalApertureAttr(config.camera.horizontal_aperture * height / width)
+    camera.CreateClippingRangeAttr(Gf.Vec2f(*config.camera.clipping_range))
+    camera.CreateFocalLengthAttr(24.0)
+    return stage
+
+
+def _set_light_direction(light: UsdLux.DistantLight, elevation: float, azimuth: float) -> None:
+    """Aim the sun: it emits along its -Z, so its +Z points at (azimuth, elevation) degrees on the sky."""
+    el, az = np.radians(elevation), np.radians(azimuth)
+    towards_sun = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+    matrix = look_at(towards_sun, np.zeros(3))
+    matrix[:3, 3] = 0.0
+    UsdGeom.Xformable(light).GetOrderedXformOps()[0].Set(Gf.Matrix4d(matrix.T.tolist()))
+
+
+def apply_frame_params(stage: Usd.Stage, params: FrameParams) -> None:
+    """Set every randomized attribute of one frame (one ``Sdf.ChangeBlock``; connections edited just before it)."""
+    for bg in params.backgrounds:  # connection edits create specs: outside the change block
+        material_path = f"{LOOKS_ROOT}/prop_{Path(bg.prim_path).name}"
+        surface = UsdShade.Shader(stage.GetPrimAtPath(f"{material_path}/Surface"))
+        diffuse = surface.GetInput("diffuseColor")
+        texture_prim = stage.GetPrimAtPath(f"{material_path}/Texture")
+        if bg.texture is not None and texture_prim:
+            diffuse.ConnectToSource(UsdShade.Shader(texture_prim).ConnectableAPI(), "rgb")
+        else:
+            diffuse.GetAttr().ClearConnections()  # removes the spec: no empty ``.connect`` left behind
+
+    with Sdf.ChangeBlock():
+        for obj in params.objects:
+            prim = stage.GetPrimAtPath(obj.prim_path)
+            prim.GetAttribute("visibility").Set(UsdGeom.Tokens.inherited if obj.visible else UsdGeom.Tokens.invisible)
+            prim.GetAttribute("xformOp:translate").Set(Gf.Vec3d(*obj.position))
+            prim.GetAttribute("xformOp:rotateXYZ").Set(Gf.Vec3f(*obj.rotation_xyz))
+            prim.GetAttribute("xformOp:scale").Set(Gf.Vec3f(obj.scale, obj.scale, obj.scale))
+            prim.GetAttribute("physics:mass").Set(obj.mass)
+            look = f"{LOOKS_ROOT}/{Path(obj.prim_path).name}"
+            stage.GetAttributeAtPath(f"{look}/Surface.inputs:diffuseColor").Set(Gf.Vec3f(*obj.color))
+            stage.GetAttributeAtPath(f"{look}/Surface.inputs:roughness").Set(obj.roughness)
+            stage.GetAttributeAtPath(f"{look}/Surface.inputs:metallic").Set(obj.metallic)
+            stage.GetAttributeAtPath(f"{look}.physics:staticFriction").Set(obj.static_friction)
+            stage.GetAttributeAtPath(f"{look}.physics:dynamicFriction").Set(obj.dynamic_friction)
+            stage.GetAttributeAtPath(f"{look}.physics:restitution").Set(obj.restitution)
+
+        for bg in params.backgrounds:
+            look = f"{LOOKS_ROOT}/prop_{Path(bg.prim_path).name}"
+            stage.GetAttributeAtPath(f"{look}/Surface.inputs:diffuseColor").Set(Gf.Vec3f(*bg.color))
+            texture_file = stage.GetAttributeAtPath(f"{look}/Texture.inputs:file")
+            if texture_file:
+                texture_file.Set(Sdf.AssetPath(bg.texture or ""))
+
+        sun = stage.GetPrimAtPath(f"{LIGHTS_ROOT}/Sun")
+        if params.distant_light is not None:
+            d = params.distant_light
+            sun.GetAttribute("inputs:intensity").Set(d.intensity)
+            sun.GetAttribute("inputs:colorTemperature").Set(d.color_temperature)
+            _set_light_direction(UsdLux.DistantLight(sun), d.elevation, d.azimuth)
+        lamp = stage.GetPrimAtPath(f"{LIGHTS_ROOT}/Lamp")
+        if params.sphere_light is not None:
+            s = params.sphere_light
+            lamp.GetAttribute("inputs:intensity").Set(s.intensity)
+            lamp.GetAttribute("inputs:colorTemperature").Set(s.color_temperature)
+            lamp.GetAttribute("xformOp:translate").Set(Gf.Vec3d(*s.position))
+        stage.GetAttributeAtPath(f"{LIGHTS_ROOT}/Dome.inputs:intensity").Set(params.ambient)
+
+        camera = stage.GetPrimAtPath(CAMERA_PATH)
+        camera.GetAttribute("focalLength").Set(params.camera.focal_length)
+        camera.GetAttribute("xformOp:transform").Set(Gf.Matrix4d(params.camera.camera_to_world().T.tolist()))
+
+
+def save_stage(stage: Usd.Stage, path: Path | str) -> None:
+    """Write the stage as it is now (one frame's state) to a .usda/.usd file."""
+    stage.GetRootLayer().Export(str(path))
