@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# This checkout's code first, even when the venv's editable install points at another checkout (git worktrees).
+sys.path.insert(0, str(REPO / "exts" / "sdgstudio.core"))
 SCENES = REPO / "exts" / "sdgstudio.core" / "data" / "scenes"
 
 

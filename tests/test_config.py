@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from sdgstudio.core.cli import main
 from sdgstudio.core.config import ConfigError, config_from_dict, config_to_dict, load_config, save_config
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from sdgstudio.core.config import config_from_dict
 from sdgstudio.core.sampler import flatten_params, parameter_ranges, sample_frame_params
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from pxr import Usd, UsdGeom, UsdLux, UsdPhysics, UsdSemantics, UsdShade
-
 from sdgstudio.core.sampler import CAMERA_PATH, sample_frame_params
 from sdgstudio.core.stage import apply_frame_params, build_stage, save_stage
 

@@ -68,10 +68,14 @@ def rotation_xyz(roll: float, pitch: float, yaw: float) -> np.ndarray:
     return Rz @ Ry @ Rx
 
 
-def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:
+Z_UP = (0.0, 0.0, 1.0)
+
+
+def look_at(eye: np.ndarray, target: np.ndarray, up: tuple[float, float, float] = Z_UP) -> np.ndarray:
     """4x4 column-vector transform of a USD camera (looking down -Z, +Y up) at ``eye`` looking at ``target``."""
     forward = target - eye
     forward = forward / np.linalg.norm(forward)
+    up = np.asarray(up, dtype=float)
     if abs(float(np.dot(forward, up))) > 0.999:  # looking straight up or down: pick another up
         up = np.array([0.0, 1.0, 0.0])
     right = np.cross(forward, up)
