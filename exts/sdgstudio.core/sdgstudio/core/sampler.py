@@ -239,25 +239,29 @@ def parameter_ranges(config: SDGConfig) -> dict[str, tuple[float, float]]:
     return {name: (float(r.min), float(r.max)) for name, r in ranges.items()}
 
 
-def flatten_params(params: FrameParams) -> dict[str, list[float]]:
-    """One frame's sampled scalars by parameter name (objects pooled over the visible ones)."""
-    cam = params.camera
+def flatten_params(params: FrameParams | dict) -> dict[str, list[float]]:
+    """One frame's sampled scalars by parameter name (objects pooled over the visible ones).
+
+    Takes a ``FrameParams`` or its JSON form as recorded in ``manifest.jsonl`` (the report reads those).
+    """
+    p = params.to_json() if isinstance(params, FrameParams) else params
+    cam = p["camera"]
     values: dict[str, list[float]] = {
-        "camera.distance": [cam.distance], "camera.azimuth": [cam.azimuth], "camera.elevation": [cam.elevation],
-        "camera.focal_length": [cam.focal_length], "lighting.ambient": [params.ambient],
+        "camera.distance": [cam["distance"]], "camera.azimuth": [cam["azimuth"]],
+        "camera.elevation": [cam["elevation"]], "camera.focal_length": [cam["focal_length"]],
+        "lighting.ambient": [p["ambient"]],
     }
-    if params.distant_light is not None:
-        d = params.distant_light
-        values |= {"lighting.distant.intensity": [d.intensity], "lighting.distant.color_temperature": [d.color_temperature],
-                   "lighting.distant.elevation": [d.elevation], "lighting.distant.azimuth": [d.azimuth]}
-    if params.sphere_light is not None:
-        s = params.sphere_light
-        values |= {"lighting.sphere.intensity": [s.intensity], "lighting.sphere.color_temperature": [s.color_temperature]}
-        values |= {f"lighting.sphere.position.{a}": [v] for a, v in zip("xyz", s.position, strict=True)}
-    for obj in (o for o in params.objects if o.visible):
+    if (d := p.get("distant_light")) is not None:
+        for key in ("intensity", "color_temperature", "elevation", "azimuth"):
+            values[f"lighting.distant.{key}"] = [d[key]]
+    if (s := p.get("sphere_light")) is not None:
+        values["lighting.sphere.intensity"] = [s["intensity"]]
+        values["lighting.sphere.color_temperature"] = [s["color_temperature"]]
+        values |= {f"lighting.sphere.position.{a}": [v] for a, v in zip("xyz", s["position"], strict=True)}
+    for obj in (o for o in p["objects"] if o["visible"]):
         for key in ("roughness", "metallic", "mass", "static_friction", "dynamic_friction", "restitution"):
-            values.setdefault(f"objects.{key}", []).append(getattr(obj, key))
-        for axis, angle in zip(("roll", "pitch", "yaw"), obj.rotation_xyz, strict=True):
+            values.setdefault(f"objects.{key}", []).append(obj[key])
+        for axis, angle in zip(("roll", "pitch", "yaw"), obj["rotation_xyz"], strict=True):
             values.setdefault(f"objects.{axis}", []).append(angle)
-        values.setdefault(f"objects.scale.{obj.asset}", []).append(obj.scale)
+        values.setdefault(f"objects.scale.{obj['asset']}", []).append(obj["scale"])
     return values
