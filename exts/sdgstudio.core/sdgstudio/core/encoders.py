@@ -64,6 +64,7 @@ except ImportError:  # pragma: no cover - exercised by monkeypatching _isal_zlib
 LAYER_PREFIX: dict[str, str] = {
     "rgb": "rgb",
     "depth": "depth",
+    "depth_sensor": "depth_sensor",
     "instance_segmentation": "instance",
     "semantic_segmentation": "semantic",
     "normals": "normals",
@@ -75,6 +76,7 @@ LAYER_PREFIX: dict[str, str] = {
 LAYER_SPEC: dict[str, tuple[tuple[np.dtype, ...], tuple[tuple[int, ...], ...]]] = {
     "rgb": ((np.dtype(np.uint8),), ((3,), (4,))),
     "depth": ((np.dtype(np.float32),), ((),)),
+    "depth_sensor": ((np.dtype(np.float32),), ((),)),
     "instance_segmentation": ((np.dtype(np.uint32), np.dtype(np.uint16)), ((),)),
     "semantic_segmentation": ((np.dtype(np.uint16),), ((),)),
     "normals": ((np.dtype(np.float32),), ((3,),)),
@@ -242,7 +244,7 @@ def encode_layer(name: str, array: np.ndarray, *, rgb_format: str = "png") -> tu
         return (".jpg", encode_jpeg(array)) if rgb_format == "jpg" else (".png", encode_png(array))
     if name in ("instance_segmentation", "semantic_segmentation"):
         return _encode_ids(array)
-    if name in ("depth", "normals", "optical_flow"):
+    if name in ("depth", "depth_sensor", "normals", "optical_flow"):
         return ".tif", encode_tiff(array)
     raise ValueError(f"unknown image layer {name!r}; expected one of {sorted(LAYER_SPEC)}")
 

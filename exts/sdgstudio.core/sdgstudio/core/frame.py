@@ -129,6 +129,7 @@ class FrameData:
     objects: list[ObjectLabel] = field(default_factory=list)
     rgb: np.ndarray | None = None  #: (H, W, 3) uint8
     depth: np.ndarray | None = None  #: (H, W) float32 meters, inf = no hit
+    depth_sensor: np.ndarray | None = None  #: (H, W) float32 meters, simulated sensor (sensors.py), 0 = no reading
     instance_segmentation: np.ndarray | None = None  #: (H, W) uint32
     semantic_segmentation: np.ndarray | None = None  #: (H, W) uint16
     normals: np.ndarray | None = None  #: (H, W, 3) float32 world-space
@@ -136,18 +137,36 @@ class FrameData:
     unlabeled_pixel_count: int = 0  #: pixels that hit geometry without a semantic class
     extra: dict = field(default_factory=dict)  #: backend-specific metadata, JSON-serializable
 
-    IMAGE_LAYERS = ("rgb", "depth", "instance_segmentation", "semantic_segmentation", "normals", "optical_flow")
+    IMAGE_LAYERS = ("rgb", "depth", "depth_sensor", "instance_segmentation", "semantic_segmentation", "normals", "optical_flow")
 
     def images(self) -> dict[str, np.ndarray]:
         """The image layers that are present, by annotator name."""
         return {name: getattr(self, name) for name in self.IMAGE_LAYERS if getattr(self, name) is not None}
 
+    @property
+    def target(self) -> ObjectLabel | None:
+        """The frame's target object (at most one; see ``AssetConfig.target``), if any."""
+        return next((o for o in self.objects if o.is_target), None)
+
     def labels_json(self) -> dict:
-        """The frame's labels as written to ``labels_<frame>.json``."""
+        """The frame's labels as written to ``labels_<frame>.json``.
+
+        ``target`` repeats the target object's 6D pose relative to the camera and its visibility, so a grasping
+        pipeline reads one key.
+        """
+        target = self.target
         return {
             "frame": self.index,
             "camera": self.camera.to_json(),
             "objects": [o.to_json() for o in self.objects],
             "unlabeled_pixel_count": int(self.unlabeled_pixel_count),
+            **({"target": {
+                "prim_path": target.prim_path,
+                "class": target.class_name,
+                "instance_id": target.instance_id,
+                "pose_in_camera": {"R": target.pose_in_camera[:3, :3].tolist(), "t": target.pose_in_camera[:3, 3].tolist()},
+                "visible_fraction": round(float(target.visible_fraction), 6),
+                "pixel_count": target.pixel_count,
+            }} if target is not None else {}),
             **({"extra": self.extra} if self.extra else {}),
         }

@@ -17,7 +17,8 @@ from pxr import Usd
 from . import __version__
 from .config import SDGConfig, config_to_dict
 from .frame import FrameData
-from .sampler import CAMERA_PATH, FrameParams, sample_frame_params
+from .sampler import FrameParams, camera_path, sample_frame_params
+from .sensors import DEPTH_NOISE_STREAM, simulate_depth_sensor
 from .stage import apply_frame_params, build_stage, save_stage
 
 
@@ -52,6 +53,10 @@ class RenderSession:
         self.backend = backend
         self.stage = stage if stage is not None else build_stage(config)
         self.annotators = set(config.annotators)
+        self.camera_path = camera_path(config)
+        self.sensor = config.depth_sensor if config.depth_sensor.enabled else None
+        # The depth sensor model needs the exact depth and normals even when they are not written.
+        self.render_annotators = self.annotators | ({"depth", "normals"} if self.sensor else set())
 
     def apply(self, frame_index: int, seed: int | None = None) -> FrameParams:
         """Put the stage in frame ``frame_index``'s randomized state (what the UI scrubber shows)."""
@@ -62,8 +67,15 @@ class RenderSession:
     def render(self, frame_index: int, seed: int | None = None) -> tuple[FrameParams, FrameData]:
         params = self.apply(frame_index, seed)
         frame = self.backend.render(
-            self.stage, CAMERA_PATH, tuple(self.config.camera.resolution), self.annotators, frame_index
+            self.stage, self.camera_path, tuple(self.config.camera.resolution), self.render_annotators, frame_index
         )
+        if self.sensor is not None:
+            frame.depth_sensor = simulate_depth_sensor(
+                frame.depth, frame.normals, frame.camera, self.sensor, params.seed, frame_index
+            )
+            for layer in ("depth", "normals"):
+                if layer not in self.annotators:
+                    setattr(frame, layer, None)
         if params.warnings:
             frame.extra.setdefault("warnings", []).extend(params.warnings)
         return params, frame
@@ -129,7 +141,10 @@ def generate(
             if save_stages:
                 (out / "stages").mkdir(exist_ok=True)
                 session.save_stage(out / "stages" / f"frame_{index:06d}.usda")
-            writer.submit(frame, {"frame": index, "seed": config.seed, "params": params.to_json()})
+            record = {"frame": index, "seed": config.seed, "params": params.to_json()}
+            if session.sensor is not None:
+                record["depth_sensor"] = session.sensor.model_dump() | {"noise_stream": [config.seed, index, DEPTH_NOISE_STREAM]}
+            writer.submit(frame, record)
             summary.frames_written += 1
             summary.objects_labeled += sum(1 for o in frame.objects if o.pixel_count > 0)
             summary.warnings.extend(params.warnings)
