@@ -189,7 +189,7 @@ def test_manifest_lists_frames_in_order_only_after_their_files(tmp_path, monkeyp
         assert set(entry["sha256"]) == set(entry["files"].values())
         for name, digest in entry["sha256"].items():
             assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == digest
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.glob(".*"))  # no temp files, no lock file
     assert json.loads((tmp_path / "dataset.json").read_text()) == {"name": "order", "format_version": "1.0"}
 
 

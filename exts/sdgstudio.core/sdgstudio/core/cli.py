@@ -72,11 +72,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_schema(args: argparse.Namespace) -> int:
     from .config import json_schema
-    from .files import atomic_write_bytes
+    from .files import write_file_durably
 
     text = json.dumps(json_schema(), indent=2) + "\n"
     if args.out:
-        atomic_write_bytes(args.out, text.encode())
+        write_file_durably(args.out, text.encode(), drop_cache=False)
     else:
         sys.stdout.write(text)
     return 0

@@ -631,7 +631,7 @@ def save_config(config: SDGConfig, path: Path | str) -> None:
     """Write TOML or YAML (by suffix) atomically: a crash never leaves a half-written config."""
     import tomli_w
 
-    from .files import atomic_write_bytes
+    from .files import write_file_durably
 
     path = Path(path)
     data = config_to_dict(config)
@@ -641,7 +641,7 @@ def save_config(config: SDGConfig, path: Path | str) -> None:
         text = yaml.safe_dump(data, sort_keys=False)
     else:
         raise ConfigError(str(path), [("(file)", "expected a .toml, .yaml or .yml file")])
-    atomic_write_bytes(path, text.encode("utf-8"))
+    write_file_durably(path, text.encode("utf-8"), drop_cache=False)
 
 
 def json_schema() -> dict:

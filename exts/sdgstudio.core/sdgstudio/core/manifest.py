@@ -19,6 +19,8 @@ import os
 import socket
 from pathlib import Path
 
+from .files import fsync_dir, write_file_durably  # noqa: F401  (re-exported: the writer's I/O primitives)
+
 #: Version of the on-disk layout described in encoders.py and here; bumped on incompatible changes.
 FORMAT_VERSION = "1.0"
 MANIFEST_NAME = "manifest.jsonl"
@@ -26,7 +28,6 @@ DATASET_INFO_NAME = "dataset.json"
 LOCK_NAME = ".sdgstudio.lock"
 #: Glob of the temp files ``write_file_durably`` leaves behind only when the process dies mid-write.
 TEMP_GLOB = ".*.tmp"
-_DROP_CACHE = getattr(os, "POSIX_FADV_DONTNEED", None)  # Linux/BSD; absent on Windows and macOS
 
 
 class DatasetLockedError(RuntimeError):
@@ -71,45 +72,6 @@ def write_dataset_info(out_dir: Path | str, info: dict) -> dict:
 def read_dataset_info(out_dir: Path | str) -> dict:
     """The folder's ``dataset.json``."""
     return json.loads((Path(out_dir) / DATASET_INFO_NAME).read_text())
-
-
-def write_file_durably(path: Path, data: bytes, *, drop_cache: bool = True) -> None:
-    """Replace ``path`` by ``data`` crash-safely: temp file in the same folder, write, fsync, rename.
-
-    Unlike ``files.atomic_write_bytes`` (mkstemp: mode 0600) the file gets the usual ``0666 & ~umask`` mode, so
-    datasets stay readable by other users; and with ``drop_cache`` its now-clean pages are dropped from the page
-    cache: a dataset is written once and not read back soon, and on the 2-core VM this saves ~2 ms of kernel
-    time per frame (fresh page-cache pages are expensive there) and keeps the cache for the renderer.
-    The caller fsyncs the folder (``fsync_dir``) before relying on the rename.
-    """
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-            if drop_cache and _DROP_CACHE is not None:
-                os.posix_fadvise(fd, 0, 0, _DROP_CACHE)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
-def fsync_dir(path: Path | str) -> None:
-    """Make renames and new names in ``path`` durable (no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def remove_temp_files(out_dir: Path | str) -> int:
@@ -175,23 +137,43 @@ def _try_lock(fd: int) -> bool:
 
 
 class DatasetLock:
-    """Exclusive lock on a dataset folder, held from ``acquire`` to ``release`` (released if the process dies)."""
+    """Exclusive lock on a dataset folder, held from ``acquire`` to ``release`` (dropped if the process dies).
+
+    The lock file exists only while held (``release`` deletes it), so a finished dataset has no hidden files;
+    one left by a killed run is stale and simply taken over.
+    """
 
     def __init__(self, out_dir: Path | str) -> None:
         self.path = Path(out_dir) / LOCK_NAME
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        if not _try_lock(fd):
-            holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown process"
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            if not _try_lock(fd):
+                holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown process"
+                os.close(fd)
+                raise DatasetLockedError(f"{self.path.parent} is being written by another run ({holder})")
+            try:  # the holder we waited on may have deleted the file: then lock the new one
+                same_file = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same_file = False
+            if same_file:
+                break
             os.close(fd)
-            raise DatasetLockedError(f"{self.path.parent} is being written by another run ({holder})")
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
         self._fd = fd
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the lock; the file stays (deleting it would race)
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink()  # before unlocking, so no one can lock this file once it is unlinked
+        except OSError:  # Windows cannot delete an open file: unlock first, then delete
+            os.close(self._fd)
             self._fd = None
+            self.path.unlink(missing_ok=True)
+            return
+        os.close(self._fd)  # closing the descriptor drops the lock
+        self._fd = None
