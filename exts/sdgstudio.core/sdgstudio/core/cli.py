@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=_seed, help="run seed (default: the config's seed)")
     gen.add_argument("--backend", choices=["raster", "replicator"], help="render backend (default: output.backend)")
     gen.add_argument("--device", default="cpu", help="Warp device for the raster backend: cpu or cuda")
+    gen.add_argument("--resume", action="store_true", help="continue an interrupted run in OUT: keep its frames, add the missing")
     gen.add_argument("--save-stage", action="store_true", help="also write each frame's stage to OUT/stages/*.usda")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -96,7 +97,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     backend = args.backend or config.output.backend
     with tqdm(total=frames, unit="frame", disable=args.quiet, desc="generate", file=sys.stderr) as bar:
         summary = generate(
-            config, out, range(frames), backend=backend, device=args.device, save_stages=args.save_stage,
+            config, out, range(frames), backend=backend, device=args.device, resume=args.resume, save_stages=args.save_stage,
             on_frame=lambda index, frame: bar.update(1),
         )
     print(
@@ -114,6 +115,7 @@ COMMANDS = {"generate": _cmd_generate, "validate": _cmd_validate, "schema": _cmd
 def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
     from .generate import RunError
+    from .writer import WriterError
 
     args = _parser().parse_args(argv)
     try:
@@ -125,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except WriterError as exc:  # disk full, permission denied...: the manifest lists only complete frames
+        print(f"error: {exc}; frames listed in manifest.jsonl are complete, --resume continues", file=sys.stderr)
+        return EXIT_FAILURE
     except OSError as exc:
         print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return EXIT_FAILURE

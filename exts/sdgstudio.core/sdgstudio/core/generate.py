@@ -112,6 +112,45 @@ class RunSummary:
         return self.frames_written / self.seconds if self.seconds > 0 else 0.0
 
 
+def _config_differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts."""
+    keys = sorted(set(stored) | set(current))
+    diffs = []
+    for key in keys:
+        a, b = stored.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += _config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            diffs.append(f"{prefix}{key}")
+    return diffs
+
+
+def check_resumable(out: Path, config: SDGConfig, backend: str) -> None:
+    """Refuse to resume a folder that holds no dataset or one made with other settings (read-only check)."""
+    from .manifest import read_dataset_info
+
+    if not (out / "dataset.json").is_file():
+        raise RunError(f"{out} holds no dataset to resume (no dataset.json); run without --resume")
+    stored = read_dataset_info(out)
+    diffs = _config_differences({k: v for k, v in stored.items() if k != "format_version"}, dataset_info(config, backend))
+    if diffs:
+        raise RunError(f"{out} was made with other settings ({', '.join(diffs[:5])} differ); cannot resume it")
+
+
+def missing_frames(out: Path, frame_indices: Iterable[int]) -> list[int]:
+    """The frames the manifest does not list yet. Call while holding the folder's lock: files of unlisted
+    frames (rendered when a run was killed) are deleted, since they are re-rendered — nothing unlisted survives
+    and nothing is duplicated."""
+    from .manifest import listed_frames
+
+    done = listed_frames(out)
+    for path in out.iterdir():
+        number = path.name.split(".")[0].rsplit("_", 1)[-1]
+        if path.is_file() and len(number) == 6 and number.isdigit() and int(number) not in done:
+            path.unlink()
+    return [i for i in frame_indices if i not in done]
+
+
 def generate(
     config: SDGConfig,
     out_dir: Path | str,
@@ -119,22 +158,33 @@ def generate(
     *,
     backend: str = "raster",
     device: str = "cpu",
+    resume: bool = False,
     save_stages: bool = False,
     on_frame: Callable[[int, FrameData], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> RunSummary:
-    """Render ``frame_indices`` of ``config`` into ``out_dir`` (which must not already hold a dataset)."""
-    from .writer import DatasetWriter
+    """Render ``frame_indices`` of ``config`` into ``out_dir``.
+
+    ``out_dir`` must not already hold a dataset, unless ``resume``: then the frames its manifest lists are kept
+    and only the missing ones are rendered (the config, seed and backend must be the ones it was made with).
+    """
+    from .writer import DatasetWriter, WriterError
 
     out = Path(out_dir)
-    if (out / "manifest.jsonl").exists() or (out / "dataset.json").exists():
-        raise RunError(f"{out} already holds a dataset; choose an empty folder")
+    if resume:
+        check_resumable(out, config, backend)
+    elif (out / "manifest.jsonl").exists() or (out / "dataset.json").exists():
+        raise RunError(f"{out} already holds a dataset; pass --resume to continue it, or choose an empty folder")
     session = RenderSession(config, make_backend(backend, config, device))
     summary = RunSummary(out_dir=out)
     start = time.perf_counter()
-    with DatasetWriter(out, rgb_format=config.output.rgb_format) as writer:
+    writer = DatasetWriter(out, rgb_format=config.output.rgb_format)
+    try:
         writer.start(dataset_info(config, backend))
-        for index in frame_indices:
+    except WriterError as exc:  # another run holds the folder: a usage conflict, not a failure of ours
+        raise RunError(str(exc)) from None
+    with writer:
+        for index in missing_frames(out, frame_indices) if resume else frame_indices:
             if should_stop is not None and should_stop():
                 break
             params, frame = session.render(index)
