@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SCENE  ?= tabletop
 FRAMES ?= 24
 
-.PHONY: install demo test test-py lint bench clean
+.PHONY: install demo test test-py test-kit lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,14 @@ demo: install
 	$(BIN)/sdgstudio generate --config exts/sdgstudio.core/data/scenes/$(SCENE).toml --frames $(FRAMES) --out demo_out/$(SCENE)
 
 ## test: every test tier
-test: test-py
+test: test-py test-kit
 
 test-py: install
 	$(BIN)/python -m pytest
+
+## test-kit: our extensions in the real Kit 110.4 kernel (Python 3.12 venv cached in .kit/; skipped loudly without 3.12)
+test-kit:
+	$(PYTHON) tests/kit/run.py
 
 lint: install
 	$(BIN)/ruff check exts tests bench tools
