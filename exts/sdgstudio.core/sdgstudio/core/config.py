@@ -506,6 +506,28 @@ class DepthSensorConfig(StrictModel):
         return self
 
 
+class SequenceConfig(StrictModel):
+    """Frames that follow each other: objects and camera move, so optical flow and velocities mean something.
+
+    Motion is sampled once per sequence (from the seed and the sequence's first frame), so any frame still
+    renders alone. ``length = 1`` gives independent frames.
+    """
+
+    length: int = Field(default=1, ge=1, le=1_000_000, **_meta("Frames per sequence", "frames"))
+    frame_rate: float = Field(default=30.0, gt=0, le=10000, **_meta("Frame rate", "frames/s"))
+    linear_velocity: Vec3Range = Field(
+        default=Vec3Range(min=(0.0, 0.0, 0.0), max=(0.0, 0.0, 0.0)), **_meta("Object linear velocity", "m/s")
+    )
+    angular_velocity: Vec3Range = Field(
+        default=Vec3Range(min=(0.0, 0.0, 0.0), max=(0.0, 0.0, 0.0)),
+        **_meta("Object angular velocity", "deg/s", "Rates of the rotateXYZ Euler angles."),
+    )
+    orbit_rate: Range = Field(default=Range(min=0, max=0), **_meta("Camera orbit rate", "deg/s"))
+    dolly_rate: Range = Field(default=Range(min=0, max=0), **_meta("Camera dolly rate", "m/s", "Change of orbit distance."))
+    camera_jitter: float = Field(default=0.0, ge=0, **_meta("Camera jitter", "m", "Per-frame random offset of the camera."))
+    backward_flow: bool = Field(default=False, **_meta("Backward flow", description="Also write flow from t to t-1."))
+
+
 class OutputConfig(StrictModel):
     dir: str = Field(default="out", **_meta("Output folder"))
     frames: int = Field(default=24, ge=1, le=100_000_000, **_meta("Frames", "frames"))
@@ -536,6 +558,7 @@ class SDGConfig(StrictModel):
     physics: PhysicsConfig = Field(default_factory=PhysicsConfig, **_meta("Physics"))
     background: BackgroundConfig = Field(default_factory=BackgroundConfig, **_meta("Background"))
     depth_sensor: DepthSensorConfig = Field(default_factory=DepthSensorConfig, **_meta("Depth sensor"))
+    sequence: SequenceConfig = Field(default_factory=SequenceConfig, **_meta("Sequences"))
     output: OutputConfig = Field(default_factory=OutputConfig, **_meta("Output"))
 
     @field_validator("annotators")

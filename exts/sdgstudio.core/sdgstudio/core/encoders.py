@@ -69,6 +69,7 @@ LAYER_PREFIX: dict[str, str] = {
     "semantic_segmentation": "semantic",
     "normals": "normals",
     "optical_flow": "flow",
+    "optical_flow_backward": "flow_backward",
     "labels": "labels",
 }
 
@@ -81,6 +82,7 @@ LAYER_SPEC: dict[str, tuple[tuple[np.dtype, ...], tuple[tuple[int, ...], ...]]] 
     "semantic_segmentation": ((np.dtype(np.uint16),), ((),)),
     "normals": ((np.dtype(np.float32),), ((3,),)),
     "optical_flow": ((np.dtype(np.float32),), ((2,),)),
+    "optical_flow_backward": ((np.dtype(np.float32),), ((2,),)),
 }
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -244,7 +246,7 @@ def encode_layer(name: str, array: np.ndarray, *, rgb_format: str = "png") -> tu
         return (".jpg", encode_jpeg(array)) if rgb_format == "jpg" else (".png", encode_png(array))
     if name in ("instance_segmentation", "semantic_segmentation"):
         return _encode_ids(array)
-    if name in ("depth", "depth_sensor", "normals", "optical_flow"):
+    if name in ("depth", "depth_sensor", "normals", "optical_flow", "optical_flow_backward"):
         return ".tif", encode_tiff(array)
     raise ValueError(f"unknown image layer {name!r}; expected one of {sorted(LAYER_SPEC)}")
 

@@ -36,7 +36,7 @@ ANNOTATORS: dict[str, str] = {
     "bounding_box_2d_loose": "Box around each object's full projected extent, occluders ignored.",
     "bounding_box_3d": "Each object's local-frame extents and local-to-world transform.",
     "pose_6d": "Each object's rotation and translation in the camera frame.",
-    "optical_flow": "Forward optical flow in pixels, (H, W, 2) float32 (sequences only).",
+    "optical_flow": "Forward optical flow t -> t+1 in pixels, (H, W, 2) float32, NaN where invalid; object velocities.",
 }
 
 
@@ -90,6 +90,8 @@ class ObjectLabel:
     pose_in_camera: np.ndarray  #: (4, 4) float64 rigid transform object -> OpenCV camera (scale removed)
     scale: tuple[float, float, float]  #: the prim's world scale along its local axes
     is_target: bool = False
+    linear_velocity: tuple[float, float, float] | None = None  #: m/s, camera frame (sequences; see flow.py)
+    angular_velocity: tuple[float, float, float] | None = None  #: rad/s, axis x angle, camera frame
 
     def to_json(self) -> dict:
         def box(b):
@@ -117,6 +119,9 @@ class ObjectLabel:
             },
             "scale": [float(s) for s in self.scale],
             "is_target": self.is_target,
+            **({"motion": {"linear_velocity": [float(v) for v in self.linear_velocity],
+                           "angular_velocity": [float(v) for v in self.angular_velocity]}}
+               if self.linear_velocity is not None else {}),
         }
 
 
@@ -133,11 +138,13 @@ class FrameData:
     instance_segmentation: np.ndarray | None = None  #: (H, W) uint32
     semantic_segmentation: np.ndarray | None = None  #: (H, W) uint16
     normals: np.ndarray | None = None  #: (H, W, 3) float32 world-space
-    optical_flow: np.ndarray | None = None  #: (H, W, 2) float32 pixels
+    optical_flow: np.ndarray | None = None  #: (H, W, 2) float32 pixels, t -> t+1, NaN = invalid (flow.py)
+    optical_flow_backward: np.ndarray | None = None  #: (H, W, 2) float32 pixels, t -> t-1, NaN = invalid
     unlabeled_pixel_count: int = 0  #: pixels that hit geometry without a semantic class
     extra: dict = field(default_factory=dict)  #: backend-specific metadata, JSON-serializable
 
-    IMAGE_LAYERS = ("rgb", "depth", "depth_sensor", "instance_segmentation", "semantic_segmentation", "normals", "optical_flow")
+    IMAGE_LAYERS = ("rgb", "depth", "depth_sensor", "instance_segmentation", "semantic_segmentation", "normals", "optical_flow",
+                    "optical_flow_backward")
 
     def images(self) -> dict[str, np.ndarray]:
         """The image layers that are present, by annotator name."""

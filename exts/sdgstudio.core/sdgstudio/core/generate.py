@@ -16,8 +16,9 @@ from pxr import Usd
 
 from . import __version__
 from .config import SDGConfig, config_to_dict
+from .flow import object_velocities, optical_flow
 from .frame import FrameData
-from .sampler import FrameParams, camera_path, sample_frame_params
+from .sampler import FrameParams, camera_path, sample_frame_params, sample_sequence_step
 from .sensors import DEPTH_NOISE_STREAM, simulate_depth_sensor
 from .stage import apply_frame_params, build_stage, save_stage
 
@@ -55,8 +56,11 @@ class RenderSession:
         self.annotators = set(config.annotators)
         self.camera_path = camera_path(config)
         self.sensor = config.depth_sensor if config.depth_sensor.enabled else None
-        # The depth sensor model needs the exact depth and normals even when they are not written.
-        self.render_annotators = self.annotators | ({"depth", "normals"} if self.sensor else set())
+        self.flow = "optical_flow" in self.annotators
+        # The depth sensor model needs the exact depth and normals, flow the depth and ids, written or not.
+        self.render_annotators = (self.annotators - {"optical_flow"}) | ({"depth", "normals"} if self.sensor else set())
+        if self.flow:
+            self.render_annotators |= {"depth", "instance_segmentation"}
 
     def apply(self, frame_index: int, seed: int | None = None) -> FrameParams:
         """Put the stage in frame ``frame_index``'s randomized state (what the UI scrubber shows)."""
@@ -73,12 +77,40 @@ class RenderSession:
             frame.depth_sensor = simulate_depth_sensor(
                 frame.depth, frame.normals, frame.camera, self.sensor, params.seed, frame_index
             )
-            for layer in ("depth", "normals"):
-                if layer not in self.annotators:
-                    setattr(frame, layer, None)
+        if self.flow:
+            self._add_motion(frame, params)
+        for layer in ("depth", "normals", "instance_segmentation"):
+            if layer not in self.annotators:
+                setattr(frame, layer, None)
         if params.warnings:
             frame.extra.setdefault("warnings", []).extend(params.warnings)
         return params, frame
+
+    def _render_state(self, params: FrameParams) -> FrameData:
+        apply_frame_params(self.stage, params)
+        return self.backend.render(
+            self.stage, self.camera_path, tuple(self.config.camera.resolution),
+            {"depth", "instance_segmentation"}, params.frame,
+        )
+
+    def _add_motion(self, frame: FrameData, params: FrameParams) -> None:
+        """Forward (and backward) flow and object velocities: render the neighbouring states of the sequence.
+
+        The states at t+1 and t-1 exist even past a sequence's ends (motion is linear in time), so every frame,
+        rendered alone or in a run, gets the same flow. The stage is put back in frame t's state afterwards.
+        """
+        seq = self.config.sequence
+        sequence, step = divmod(frame.index, seq.length)
+        later = self._render_state(sample_sequence_step(self.config, params.seed, sequence, step + 1))
+        frame.optical_flow = optical_flow(frame, later)
+        for obj in frame.objects:
+            velocity = object_velocities(frame, later, 1.0 / seq.frame_rate).get(obj.prim_path)
+            if velocity is not None:
+                obj.linear_velocity, obj.angular_velocity = (tuple(v) for v in velocity)
+        if seq.backward_flow:
+            earlier = self._render_state(sample_sequence_step(self.config, params.seed, sequence, step - 1))
+            frame.optical_flow_backward = optical_flow(frame, earlier)
+        apply_frame_params(self.stage, params)
 
     def save_stage(self, path: Path | str) -> None:
         save_stage(self.stage, path)

@@ -66,6 +66,8 @@ class ObjectParams:
     dynamic_friction: float = 0.5
     restitution: float = 0.0
     is_target: bool = False
+    linear_velocity: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # m/s, world (sequences)
+    angular_velocity: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # deg/s of rotateXYZ angles
 
 
 @dataclass
@@ -124,6 +126,7 @@ class FrameParams:
     ambient: float
     backgrounds: list[BackgroundParams]
     props: list[PropParams] = field(default_factory=list)
+    sequence: dict | None = None  # index, step, time (s), camera rates; None for independent frames
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
@@ -256,10 +259,12 @@ def _sample_objects(
     return objects
 
 
-def sample_frame_params(config: SDGConfig, seed: int, frame_index: int) -> FrameParams:
-    """All randomized values of frame ``frame_index`` of the run seeded ``seed``. Pure and deterministic."""
-    if frame_index < 0:
-        raise ValueError(f"frame index must be >= 0, got {frame_index}")
+MOTION_STREAM = 0x4D4F  # third SeedSequence word of a sequence's motion draws
+JITTER_STREAM = 0x4A49  # third SeedSequence word of a frame's camera jitter
+
+
+def _scene_params(config: SDGConfig, seed: int, frame_index: int) -> FrameParams:
+    """Every randomized value drawn from ``SeedSequence([seed, frame_index])``: one stream per randomizer."""
     cam_ss, light_ss, bg_ss, place_ss, look_ss, props_ss = np.random.SeedSequence([seed, frame_index]).spawn(6)
     warnings: list[str] = []
     distant, sphere, ambient = _sample_lights(config, np.random.default_rng(light_ss))
@@ -275,6 +280,54 @@ def sample_frame_params(config: SDGConfig, seed: int, frame_index: int) -> Frame
         props=_sample_props(config, np.random.default_rng(props_ss)),
         warnings=warnings,
     )
+
+
+def sample_frame_params(config: SDGConfig, seed: int, frame_index: int) -> FrameParams:
+    """All randomized values of frame ``frame_index`` of the run seeded ``seed``. Pure and deterministic."""
+    if frame_index < 0:
+        raise ValueError(f"frame index must be >= 0, got {frame_index}")
+    if config.sequence.length == 1:
+        return _scene_params(config, seed, frame_index)
+    return sample_sequence_step(config, seed, *divmod(frame_index, config.sequence.length))
+
+
+def sample_sequence_step(config: SDGConfig, seed: int, sequence: int, step: int) -> FrameParams:
+    """The state of ``sequence`` at ``step``; ``step == length`` is the state just after its last frame (for flow).
+
+    The scene (objects, looks, lights, props, the camera's start) is the sequence's first frame's draw; object
+    velocities and camera rates come from ``SeedSequence([seed, first_frame, MOTION_STREAM])``; motion is
+    linear in time: position += v t, rotateXYZ angles += w t, camera azimuth += orbit_rate t, distance +=
+    dolly_rate t, with t = step / frame_rate seconds; camera jitter is drawn per frame.
+    """
+    seq = config.sequence
+    first = sequence * seq.length
+    params = _scene_params(config, seed, first)
+    params.frame = first + step
+    time = step / seq.frame_rate
+    motion = np.random.default_rng(np.random.SeedSequence([seed, first, MOTION_STREAM]))
+    for obj in params.objects:  # drawn for every slot, so the stream never depends on which are shown
+        v = motion.uniform(seq.linear_velocity.min, seq.linear_velocity.max)
+        w = motion.uniform(seq.angular_velocity.min, seq.angular_velocity.max)
+        obj.linear_velocity, obj.angular_velocity = v.tolist(), w.tolist()
+        if obj.visible:
+            obj.position = (np.asarray(obj.position) + v * time).tolist()
+            obj.rotation_xyz = (np.asarray(obj.rotation_xyz) + w * time).tolist()
+    orbit, dolly = _uniform(motion, seq.orbit_rate), _uniform(motion, seq.dolly_rate)
+    cam = params.camera
+    if cam.position is not None:  # an orbiting camera moves; a mounted one rides on its (static) mount
+        cam.azimuth += orbit * time
+        cam.distance += dolly * time
+        if cam.distance <= 0:
+            raise ValueError(f"sequence {sequence}: the camera dollied through its target at step {step}")
+        az, el = np.radians(cam.azimuth), np.radians(cam.elevation)
+        direction = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+        eye = np.asarray(config.camera.target) + cam.distance * direction
+        if seq.camera_jitter > 0:
+            jitter = np.random.default_rng(np.random.SeedSequence([seed, params.frame, JITTER_STREAM]))
+            eye = eye + jitter.uniform(-seq.camera_jitter, seq.camera_jitter, 3)
+        cam.position = eye.tolist()
+    params.sequence = {"index": sequence, "step": step, "time": time, "orbit_rate": orbit, "dolly_rate": dolly}
+    return params
 
 
 def parameter_ranges(config: SDGConfig) -> dict[str, tuple[float, float]]:
