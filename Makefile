@@ -23,8 +23,14 @@ demo: install
 ## test: every test tier
 test: test-py
 
-test-py: install
+test-py: install check-chromium
 	$(BIN)/python -m pytest
+
+# The report test (tests/test_report_browser.py) opens the page in Debian's headless Chromium; it is never skipped.
+.PHONY: check-chromium
+check-chromium:
+	@command -v $${CHROMIUM:-chromium} >/dev/null || { echo "make test: the report test needs Debian's chromium:" \
+		"apt-get install -y chromium (or set CHROMIUM=/path/to/chromium)" >&2; exit 1; }
 
 lint: install
 	$(BIN)/ruff check exts tests bench tools
@@ -32,6 +38,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/raster.py
 	$(BIN)/python bench/writer.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf demo_out .pytest_cache

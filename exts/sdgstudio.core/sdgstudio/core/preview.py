@@ -47,10 +47,15 @@ def render_preview(config: SDGConfig, frames: Sequence[int], out: Path | str, *,
 
     ``tile_width`` is each tile's width in pixels; the sheet is ``columns`` tiles wide. The PNG replaces
     ``out`` atomically; nothing else is written.
+
+    Raises:
+        RunError: ``out``'s folder does not exist (checked before rendering), or the backend is unavailable.
     """
-    from .generate import RenderSession, make_backend
+    from .generate import RenderSession, RunError, make_backend
 
     out = Path(out)
+    if not out.parent.is_dir():
+        raise RunError(f"{out.parent}: no such folder for the contact sheet")
     session = RenderSession(config, make_backend(backend, config, device))
     session.annotators = session.annotators | PREVIEW_LAYERS
     tiles, captions = [], []

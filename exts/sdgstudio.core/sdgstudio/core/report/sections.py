@@ -8,7 +8,7 @@ from html import escape
 from ..overlay import draw_overlay
 from . import plots
 from .load import DatasetContents
-from .page import SECTIONS, cards, data_uri, fmt, page, plot_html, summary_table, table
+from .page import cards, data_uri, fmt, page, plot_html, summary_table, table
 from .stats import ASPECT_EDGES
 
 #: Sample-grid tile width, pixels (shown at up to this size; JPEG quality 85 keeps the page small).

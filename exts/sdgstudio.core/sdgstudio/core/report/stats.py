@@ -54,7 +54,7 @@ def coverage_bins(samples: int, max_bins: int = COVERAGE_MAX_BINS, false_alarm: 
 
     ``B * (1 - 1/B) ** n`` bounds the chance that ``n`` uniform draws miss one of ``B`` bins; it grows with B,
     so the answer is the largest B (up to ``max_bins``) with a bound under ``false_alarm``. One bin means too
-    few samples to judge coverage (16 samples give 2 bins, 100 give 9, 220 or more give 20).
+    few samples to judge coverage (16 samples give 2 bins, 100 give 9, 238 or more give 20).
     """
     best = 1
     for b in range(2, max_bins + 1):
