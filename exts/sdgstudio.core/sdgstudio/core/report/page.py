@@ -74,6 +74,8 @@ def fmt(value: float | int | None, digits: int = 3) -> str:
         return "–"
     if isinstance(value, int) or float(value).is_integer() and abs(value) < 1e15:
         return f"{int(value):,}"
+    if abs(value) >= 10 ** digits:
+        return f"{value:,.0f}"
     return f"{value:.{digits}g}"
 
 
