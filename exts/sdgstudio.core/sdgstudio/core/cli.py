@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--min-box", type=_positive_int, default=10, help="warn about boxes under this many pixels")
     rep.add_argument("--samples", type=_positive_int, default=12, help="frames in the sample grid")
 
-    pre = sub.add_parser("preview", help="render frames with label overlays into one contact sheet (writes nothing else)")
+    pre = sub.add_parser("preview", help="render frames with label overlays into one contact sheet, nothing else")
     pre.add_argument("--config", required=True, type=Path, help="TOML or YAML config")
     pre.add_argument("--frames", type=_frame_range, default="0:16", help="START:STOP or FRAME (default 0:16)")
     pre.add_argument("--out", required=True, type=Path, help="PNG file to write")

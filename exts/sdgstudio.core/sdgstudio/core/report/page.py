@@ -99,7 +99,8 @@ def summary_table(stats: dict, unit: str = "") -> str:
 
 
 def cards(items: list[tuple[str, str]]) -> str:
-    return '<div class="cards">' + "".join(f'<div class="card"><b>{v}</b>{escape(k)}</div>' for k, v in items) + "</div>"
+    inner = "".join(f'<div class="card"><b>{v}</b>{escape(k)}</div>' for k, v in items)
+    return f'<div class="cards">{inner}</div>'
 
 
 def page(title: str, subtitle: str, sections: dict[str, str]) -> str:

@@ -103,8 +103,10 @@ def _coverage(data: dict) -> str:
     for name, c in params.items():
         lo, hi = c["configured"]
         sampled = "–" if c["sampled"] is None else f'{fmt(c["sampled"][0], 4)} … {fmt(c["sampled"][1], 4)}'
-        status = (f'<span class="flag">{escape(c["reason"])}</span>' if c["flagged"]
-                  else '<span class="ok">covered</span>' if c["judged"] else '<span class="muted">too few samples</span>')
+        if c["flagged"]:
+            status = f'<span class="flag">{escape(c["reason"])}</span>'
+        else:
+            status = '<span class="ok">covered</span>' if c["judged"] else '<span class="muted">too few samples</span>'
         rows.append([f"<code>{escape(name)}</code>", f"{fmt(lo, 4)} … {fmt(hi, 4)}", sampled, fmt(c["samples"]),
                      fmt(c["bins"]), status, plot_html(plots.coverage(name, c), f"{name} samples per bin")])
     names = list(params)
