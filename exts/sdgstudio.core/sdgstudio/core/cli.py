@@ -1,4 +1,4 @@
-"""``sdgstudio`` command line: generate, validate, schema.
+"""``sdgstudio`` command line: generate, validate, schema, report, preview.
 
 User mistakes (bad config, bad arguments, occupied output folder) print one line per problem to stderr and
 exit with code 2, without a traceback. Failures while running (disk full, permission denied) print one line
@@ -38,6 +38,15 @@ def _seed(text: str) -> int:
     return value
 
 
+def _frame_range(text: str) -> range:
+    from .preview import parse_frame_range
+
+    try:
+        return parse_frame_range(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sdgstudio", description="Labeled synthetic images for robot vision.")
     parser.add_argument("--version", action="version", version=f"sdgstudio {__version__}")
@@ -59,6 +68,21 @@ def _parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print the config's JSON Schema")
     schema.add_argument("--out", type=Path, help="write to a file instead of stdout")
+
+    rep = sub.add_parser("report", help="write DIR/report/index.html and report.json: statistics, coverage, samples")
+    rep.add_argument("dataset", type=Path, metavar="DIR", help="dataset folder written by generate")
+    rep.add_argument("--open", action="store_true", help="open the page in the default web browser")
+    rep.add_argument("--min-box", type=_positive_int, default=10, help="warn about boxes under this many pixels")
+    rep.add_argument("--samples", type=_positive_int, default=12, help="frames in the sample grid")
+
+    pre = sub.add_parser("preview", help="render frames with label overlays into one contact sheet, nothing else")
+    pre.add_argument("--config", required=True, type=Path, help="TOML or YAML config")
+    pre.add_argument("--frames", type=_frame_range, default="0:16", help="START:STOP or FRAME (default 0:16)")
+    pre.add_argument("--out", required=True, type=Path, help="PNG file to write")
+    pre.add_argument("--seed", type=_seed, help="run seed (default: the config's seed)")
+    pre.add_argument("--backend", choices=["raster", "replicator"], help="render backend (default: output.backend)")
+    pre.add_argument("--device", default="cpu", help="Warp device for the raster backend: cpu or cuda")
+    pre.add_argument("--columns", type=_positive_int, default=4, help="tiles per row")
     return parser
 
 
@@ -109,13 +133,37 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"generate": _cmd_generate, "validate": _cmd_validate, "schema": _cmd_schema}
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report, open_report
+
+    build = open_report if args.open else build_report
+    page = build(args.dataset, min_box_pixels=args.min_box, samples=args.samples)
+    print(f"wrote {page} and {page.with_name('report.json')}")
+    return 0
+
+
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .preview import render_preview
+
+    config = load_config(args.config)
+    if args.seed is not None:
+        config.seed = args.seed
+    out = render_preview(config, args.frames, args.out, backend=args.backend or config.output.backend,
+                         device=args.device, columns=args.columns)
+    print(f"wrote {out} ({len(args.frames)} frames)")
+    return 0
+
+
+COMMANDS = {"generate": _cmd_generate, "validate": _cmd_validate, "schema": _cmd_schema, "report": _cmd_report,
+            "preview": _cmd_preview}
 
 
 def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
     from .generate import RunError
     from .writer import WriterError
+    from .report import ReportError
 
     args = _parser().parse_args(argv)
     try:
@@ -124,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in exc.lines():
             print(f"error: {line}", file=sys.stderr)
         return EXIT_USAGE
-    except RunError as exc:
+    except (RunError, ReportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except WriterError as exc:  # disk full, permission denied...: the manifest lists only complete frames
