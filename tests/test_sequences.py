@@ -140,3 +140,24 @@ def test_sequence_motion_is_sampled_once_per_sequence(moving_tabletop):
     same = next(o for o in p1.objects if o.prim_path == moved.prim_path)
     step = np.asarray(same.position) - np.asarray(moved.position)
     assert np.allclose(step, np.asarray(moved.linear_velocity) / 10.0)
+
+
+def test_report_shows_flow_statistics_recomputed_from_the_flow_files(moving_tabletop, tmp_path):
+    import json
+
+    from sdgstudio.core.report import build_report
+    from sdgstudio.core.writer import read_layer
+
+    out = tmp_path / "flowset"
+    generate(moving_tabletop, out, range(3))
+    report = json.loads((build_report(out).with_name("report.json")).read_text())
+    flow_stats = report["optical_flow"]
+    assert flow_stats["frames"] == 3
+    means = []
+    for frame in range(3):
+        flow = read_layer(out / f"flow_{frame:06d}.tif")
+        valid = np.all(np.isfinite(flow), axis=-1)
+        means.append(float(np.hypot(flow[..., 0], flow[..., 1])[valid].mean()))
+    assert flow_stats["mean_px"]["max"] == pytest.approx(max(means), abs=1e-3)
+    assert flow_stats["mean_px"]["min"] == pytest.approx(min(means), abs=1e-3)
+    assert sum(flow_stats["mean_px"]["counts"]) == 3

@@ -162,8 +162,8 @@ COMMANDS = {"generate": _cmd_generate, "validate": _cmd_validate, "schema": _cmd
 def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
     from .generate import RunError
-    from .writer import WriterError
     from .report import ReportError
+    from .writer import WriterError
 
     args = _parser().parse_args(argv)
     try:

@@ -100,3 +100,17 @@ def object_velocities(frame: FrameData, later: FrameData, dt: float) -> dict[str
         angular = _rotation_vector(p1[:3, :3] @ p0[:3, :3].T) / dt
         result[obj.prim_path] = (linear.tolist(), angular.tolist())
     return result
+
+
+def flow_summary(flow: np.ndarray) -> dict:
+    """Per-frame flow statistics stored in the labels' ``extra`` (the report aggregates them): pixels."""
+    valid = np.all(np.isfinite(flow), axis=-1)
+    magnitude = np.hypot(flow[..., 0], flow[..., 1])[valid]
+    if magnitude.size == 0:
+        return {"valid_fraction": 0.0, "mean_px": None, "p95_px": None, "max_px": None}
+    return {
+        "valid_fraction": round(float(valid.mean()), 6),
+        "mean_px": round(float(magnitude.mean()), 4),
+        "p95_px": round(float(np.percentile(magnitude, 95)), 4),
+        "max_px": round(float(magnitude.max()), 4),
+    }

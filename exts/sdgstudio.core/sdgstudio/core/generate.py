@@ -16,7 +16,7 @@ from pxr import Usd
 
 from . import __version__
 from .config import SDGConfig, config_to_dict
-from .flow import object_velocities, optical_flow
+from .flow import flow_summary, object_velocities, optical_flow
 from .frame import FrameData
 from .sampler import FrameParams, camera_path, sample_frame_params, sample_sequence_step
 from .sensors import DEPTH_NOISE_STREAM, simulate_depth_sensor
@@ -103,6 +103,7 @@ class RenderSession:
         sequence, step = divmod(frame.index, seq.length)
         later = self._render_state(sample_sequence_step(self.config, params.seed, sequence, step + 1))
         frame.optical_flow = optical_flow(frame, later)
+        frame.extra["optical_flow"] = flow_summary(frame.optical_flow)
         for obj in frame.objects:
             velocity = object_velocities(frame, later, 1.0 / seq.frame_rate).get(obj.prim_path)
             if velocity is not None:

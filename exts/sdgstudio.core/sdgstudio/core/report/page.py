@@ -19,6 +19,7 @@ SECTIONS: dict[str, str] = {
     "boxes": "2D boxes: size and aspect",
     "visibility": "Visible fraction and truncation",
     "depth": "Depth range",
+    "motion": "Optical flow and motion",
     "coverage": "Randomization coverage",
     "samples": "Sample frames",
 }

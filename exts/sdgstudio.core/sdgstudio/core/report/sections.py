@@ -90,6 +90,21 @@ def _depth(data: dict) -> str:
     return plot_html(svgs, "histogram of object depth") + summary_table(d, " m")
 
 
+def _motion(data: dict) -> str:
+    f = data["optical_flow"]
+    if not f["frames"]:
+        return ('<p class="muted">No optical flow in this dataset: add the <code>optical_flow</code> annotator and '
+                'set <code>sequence.length</code> above 1 (docs/sequences.md).</p>')
+    svgs = plots.edge_histograms([(f["mean_px"]["edges"][:-1] + [f["mean_px"]["edges"][-2] * 2], f["mean_px"]["counts"],
+                                   "mean flow magnitude per frame, px", False)], "frames")
+    rows = [[label] + [fmt(f[key][k]) for k in ("min", "median", "mean", "max")]
+            for label, key in (("mean magnitude, px", "mean_px"), ("95th percentile, px", "p95_px"),
+                               ("valid fraction", "valid_fraction"), ("object speed, m/s", "object_speed_m_per_s"))]
+    return (plot_html(svgs, "histogram of per-frame mean optical-flow magnitude")
+            + f'<p class="muted">{f["frames"]} frames with forward flow.</p>'
+            + table(["per frame", "min", "median", "mean", "max"], rows, numeric={1, 2, 3, 4}))
+
+
 def _coverage(data: dict) -> str:
     cov = data["coverage"]
     if not cov["available"]:
@@ -148,7 +163,7 @@ def render_page(data: dict, contents: DatasetContents) -> str:
     sections = {
         "summary": _summary(data), "warnings": _warnings(data), "classes": _classes(data),
         "objects-per-frame": _objects_per_frame(data), "boxes": _boxes(data), "visibility": _visibility(data),
-        "depth": _depth(data), "coverage": _coverage(data), "samples": _samples(data, contents),
+        "depth": _depth(data), "motion": _motion(data), "coverage": _coverage(data), "samples": _samples(data, contents),
     }
     d = data["dataset"]
     subtitle = (f'{escape(d["path"])} · report by sdgstudio {escape(data["report"]["tool_version"])}, '

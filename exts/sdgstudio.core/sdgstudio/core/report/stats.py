@@ -15,6 +15,7 @@ Histogram bins are explicit so that anyone can recompute them: a value ``v`` of 
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 
@@ -137,6 +138,27 @@ def _box_dims(obj: dict) -> tuple[float, float]:
     return x1 - x0, y1 - y0
 
 
+#: Bin edges (pixels) of the per-frame mean optical-flow magnitude histogram.
+FLOW_EDGES = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, math.inf]
+
+
+def flow_stats(labels: list[dict]) -> dict:
+    """Optical-flow magnitudes (per-frame summaries the generator stores in ``extra.optical_flow``) and object speeds."""
+    flows = [lab["extra"]["optical_flow"] for lab in labels if "optical_flow" in lab.get("extra", {})]
+    means = [f["mean_px"] for f in flows if f["mean_px"] is not None]
+    speeds = [math.hypot(*o["motion"]["linear_velocity"]) for lab in labels for o in lab["objects"]
+              if "motion" in o and o["pixel_count"] > 0]
+    return {
+        "frames": len(flows),
+        "mean_px": {**_summary(means), "edges": FLOW_EDGES,
+                    "counts": _histogram(lambda v: min(bisect.bisect_right(FLOW_EDGES, v) - 1, len(FLOW_EDGES) - 2),
+                                         means, len(FLOW_EDGES) - 1)},
+        "p95_px": _summary([f["p95_px"] for f in flows if f["p95_px"] is not None]),
+        "valid_fraction": _summary([f["valid_fraction"] for f in flows]),
+        "object_speed_m_per_s": _summary(speeds),
+    }
+
+
 def compute_stats(info: dict, labels: list[dict], *, min_box_pixels: int = 10) -> dict:
     """Counts, balance and distributions of a dataset's labels (one dict per frame, as in ``labels_*.json``).
 
@@ -215,6 +237,7 @@ def compute_stats(info: dict, labels: list[dict], *, min_box_pixels: int = 10) -
         "visible_fraction": {**_summary(vis), "counts": _histogram(unit_bin, vis, UNIT_BINS)},
         "truncation": {**_summary(trunc), "counts": _histogram(unit_bin, trunc, UNIT_BINS)},
         "depth": {**depth_summary, **depth_hist},
+        "optical_flow": flow_stats(labels),
         "warnings": label_warnings(
             frames=len(labels), empty_frames=empty_frames, unlabeled_frames=unlabeled_frames,
             unlabeled_pixels=unlabeled_pixels, image_pixels=int(width) * int(height), small=small,
