@@ -179,3 +179,12 @@ def test_generate_is_blocked_while_busy_or_invalid(vm):
     vm.set(("output", "frames"), 0)
     assert vm.generate_blockers(busy=False) == ["1 setting(s) to fix"]
     assert vm.frames() == 0
+
+
+def test_writes_through_stale_or_mistyped_paths_are_ignored_not_raised(vm):
+    data = repr(vm.data)
+    vm.set(("assets", 40, "name"), "gone")  # a widget of a row removed a moment ago
+    vm.set(("seed", "x"), 1)  # into a number
+    assert repr(vm.data) == data and vm.valid
+    vm.set(("camera", "target", 7), 1.0)
+    assert repr(vm.data) == data

@@ -83,9 +83,9 @@ class Progress:
 
     @property
     def resumable(self) -> bool:
-        """A generate run that ended early left a dataset that ``start`` continues."""
+        """A generate run that ended early left frames of a dataset that ``start`` continues."""
         return (self.activity == "generate" and self.outcome in (Outcome.STOPPED, Outcome.FAILED)
-                and self.out_dir is not None and (self.out_dir / "dataset.json").is_file())
+                and self.frames_done > 0 and self.out_dir is not None and (self.out_dir / "dataset.json").is_file())
 
 
 def one_line(exc: BaseException) -> str:
@@ -131,10 +131,6 @@ class _Shared:
         return count / span if span > 0 else 0.0
 
 
-async def _sleep_tick() -> None:
-    await asyncio.sleep(0.02)
-
-
 class RunController:
     """Owns one worker thread and one asyncio task; see the module docstring for the states.
 
@@ -151,7 +147,7 @@ class RunController:
                  spawn: Callable[[Coroutine], asyncio.Future] | None = None, device: str = "cpu",
                  backend_factory: Callable[[str, SDGConfig, str], RenderBackend] = make_backend,
                  generate_fn: Callable[..., Any] = generate) -> None:
-        self._tick = tick or _sleep_tick
+        self._tick = tick or (lambda: asyncio.sleep(0.02))
         self._spawn = spawn or asyncio.ensure_future
         self._device = device
         self._backend_factory = backend_factory
@@ -189,11 +185,7 @@ class RunController:
         self._next_id += 1
         key = self._next_id
         self._subscribers[key] = fn
-
-        def unsubscribe() -> None:
-            self._subscribers.pop(key, None)
-
-        return unsubscribe
+        return lambda: self._subscribers.pop(key, None)
 
     async def wait(self) -> Progress:
         """Until the current activity ends; returns the final progress."""
@@ -217,8 +209,8 @@ class RunController:
         indices = list(range(count)) if isinstance(count, int) else list(count)
         resume = (out / "dataset.json").is_file() if resume is None else resume
         name = backend or config.output.backend
-        self._begin(RunState.RUNNING, Progress(state=RunState.RUNNING, activity="generate", frames_total=len(indices),
-                                               out_dir=out, resumed=resume))
+        self._begin(Progress(state=RunState.RUNNING, activity="generate", frames_total=len(indices), out_dir=out,
+                             resumed=resume))
         self._launch(self._run_generate(config, out, indices, name, resume))
         return True
 
@@ -230,8 +222,7 @@ class RunController:
         if not self.can_start:
             return False
         indices = list(frame_indices)
-        self._begin(RunState.PREVIEWING, Progress(state=RunState.PREVIEWING, activity="preview",
-                                                  frames_total=len(indices)))
+        self._begin(Progress(state=RunState.PREVIEWING, activity="preview", frames_total=len(indices)))
         self._launch(self._run_preview(config, indices, seed, backend or config.output.backend, on_frame))
         return True
 
@@ -274,7 +265,7 @@ class RunController:
 
     # ------------------------------------------------------------------ internals
 
-    def _begin(self, state: RunState, progress: Progress) -> None:
+    def _begin(self, progress: Progress) -> None:
         self._stop.clear()
         self._running.set()
         self._shared = _Shared(segment_start=time.perf_counter())
@@ -328,6 +319,7 @@ class RunController:
             self._publish()
 
     async def _await_worker(self, fn: Callable[[], Any], on_tick: Callable[[], None] | None = None) -> Any:
+        """Await ``fn`` in the worker thread, polling progress once per tick."""
         future = self._worker().submit(fn)
         try:
             while not future.done():
@@ -346,8 +338,28 @@ class RunController:
         self._set(state=RunState.IDLE, outcome=outcome, last_error=error, frames_per_second=0.0,
                   eta_seconds=None if outcome is not Outcome.COMPLETED else 0.0, queue_depth=0)
 
-    async def _run_generate(self, config: SDGConfig, out: Path, indices: list[int], backend: str,
-                            resume: bool) -> None:
+    async def _run(self, work: Callable[[], Any], finished: Callable[[], bool],
+                   on_tick: Callable[[], None] | None = None) -> None:
+        """Run ``work`` in the worker thread; whatever happens, end IDLE with an outcome (and one-line error)."""
+        outcome, error = Outcome.FAILED, None
+        try:
+            await self._await_worker(work, on_tick)
+            if on_tick is not None:
+                on_tick()
+            outcome = Outcome.COMPLETED if finished() else Outcome.STOPPED
+        except asyncio.CancelledError:
+            outcome = Outcome.STOPPED
+            raise
+        except (RunError, ConfigError, OSError, ValueError) as exc:  # user-facing: one line, no traceback
+            error = one_line(exc)
+        except Exception as exc:
+            _log.warning("the %s worker failed", self._progress.activity, exc_info=True)
+            error = one_line(exc)
+        finally:
+            self._finish(outcome, error)
+
+    def _run_generate(self, config: SDGConfig, out: Path, indices: list[int], backend: str,
+                      resume: bool) -> Coroutine:
         shared = self._shared
 
         def on_frame(_index: int, frame: FrameData) -> None:
@@ -359,36 +371,28 @@ class RunController:
             with shared.lock:
                 shared.queue_depth = int(writer_progress.queue_depth)
 
-        def work() -> Any:
-            if resume and (out / "manifest.jsonl").is_file():
+        def work() -> None:
+            if resume:
+                from .generate import check_resumable
                 from .manifest import listed_frames
 
+                check_resumable(out, config, backend)  # refuse before counting another dataset's frames as ours
                 kept = len(listed_frames(out) & set(indices))
                 with shared.lock:
                     shared.frames_before = kept
-            return self._generate(config, out, indices, backend=backend, device=self._device, resume=resume,
-                                  on_frame=on_frame, should_stop=self._should_stop, on_progress=on_progress)
-
-        outcome, error = Outcome.FAILED, None
-        try:
-            summary = await self._await_worker(work)
+            summary = self._generate(config, out, indices, backend=backend, device=self._device, resume=resume,
+                                     on_frame=on_frame, should_stop=self._should_stop, on_progress=on_progress)
             with shared.lock:
                 shared.add_warnings(getattr(summary, "warnings", []))
-                finished = shared.frames_before + shared.frames_this_run >= len(indices)
-            outcome = Outcome.COMPLETED if finished else Outcome.STOPPED
-        except asyncio.CancelledError:
-            outcome = Outcome.STOPPED
-            raise
-        except (RunError, ConfigError, OSError, ValueError) as exc:  # user-facing: one line, no traceback
-            error = one_line(exc)
-        except Exception as exc:
-            _log.warning("generate failed", exc_info=True)
-            error = one_line(exc)
-        finally:
-            self._finish(outcome, error)
 
-    async def _run_preview(self, config: SDGConfig, indices: list[int], seed: int | None, backend: str,
-                           on_frame: Callable[[int, FrameData], None]) -> None:
+        def finished() -> bool:
+            with shared.lock:
+                return shared.frames_before + shared.frames_this_run >= len(indices)
+
+        return self._run(work, finished)
+
+    def _run_preview(self, config: SDGConfig, indices: list[int], seed: int | None, backend: str,
+                     on_frame: Callable[[int, FrameData], None]) -> Coroutine:
         from .generate import RenderSession
 
         shared = self._shared
@@ -411,6 +415,7 @@ class RunController:
                     shared.previews.append((index, frame))
 
         def deliver() -> None:
+            """Hand finished thumbnails to ``on_frame`` on the loop's thread."""
             while True:
                 with shared.lock:
                     if not shared.previews:
@@ -421,20 +426,8 @@ class RunController:
                 except Exception:
                     _log.warning("the preview frame callback raised", exc_info=True)
 
-        outcome, error = Outcome.FAILED, None
-        try:
-            await self._await_worker(work, deliver)
-            deliver()
+        def finished() -> bool:
             with shared.lock:
-                finished = shared.frames_this_run >= len(indices)
-            outcome = Outcome.COMPLETED if finished else Outcome.STOPPED
-        except asyncio.CancelledError:
-            outcome = Outcome.STOPPED
-            raise
-        except (RunError, ConfigError, OSError, ValueError) as exc:
-            error = one_line(exc)
-        except Exception as exc:
-            _log.warning("preview failed", exc_info=True)
-            error = one_line(exc)
-        finally:
-            self._finish(outcome, error)
+                return shared.frames_this_run >= len(indices)
+
+        return self._run(work, finished, deliver)

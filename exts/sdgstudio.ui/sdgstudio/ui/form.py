@@ -134,7 +134,8 @@ class ConfigForm:
                 lambda m, _item, p=path, o=tuple(options): self._vm.set(p, o[m.get_item_value_model().as_int]))
             widgets.append(combo)
         elif kind == "string_list":
-            model = ui.SimpleStringModel(", ".join(str(v) for v in shown or []))
+            items = shown if isinstance(shown, list) else [shown] if shown else []
+            model = ui.SimpleStringModel(", ".join(str(v) for v in items))
             widgets.append(ui.StringField(model, identifier=f"{ID}{key}", tooltip=spec.tooltip))
             model.add_value_changed_fn(
                 lambda m, p=path: self._vm.set(p, [t.strip() for t in m.as_string.split(",") if t.strip()]))
@@ -204,7 +205,8 @@ class ConfigForm:
         self._rebuild()
 
     def _model_list(self, spec: FieldSpec, path: KeyPath) -> None:
-        items = self._vm.get(path) or []
+        items = self._vm.get(path)
+        items = items if isinstance(items, list) else []
         self._message_label(path)
         for index, item in enumerate(items):
             item_path = (*path, index)
@@ -265,7 +267,8 @@ class ConfigForm:
             self._rebuild()
 
     def _multi_choice(self, spec: FieldSpec, path: KeyPath) -> None:
-        chosen = set(self._vm.get(path, spec.default) or [])
+        value = self._vm.get(path, spec.default)
+        chosen = set(value) if isinstance(value, list) else set()
         ui.Label(spec.label, tooltip=spec.tooltip)
         for option, description in zip(spec.options, spec.option_descriptions or ("",) * len(spec.options),
                                        strict=True):
@@ -281,7 +284,8 @@ class ConfigForm:
         self._message_label(path)
 
     def _choose(self, spec: FieldSpec, path: KeyPath, option: str, on: bool) -> None:
-        current = set(self._vm.get(path, spec.default) or [])
+        value = self._vm.get(path, spec.default)
+        current = set(value) if isinstance(value, list) else set()
         current = current | {option} if on else current - {option}
         self._vm.set(path, [o for o in spec.options if o in current])
 

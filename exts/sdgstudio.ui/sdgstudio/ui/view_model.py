@@ -250,18 +250,26 @@ class ConfigViewModel:
 
     def set(self, path: Iterable[str | int], value: Any) -> None:
         """Write one value (creating missing tables on the way) and revalidate; a bad value is reported in
-        ``problems``, never raised."""
-        self._write(tuple(path), value)
+        ``problems``, never raised. A write through a path that no longer exists (a widget of a row just
+        removed) is ignored."""
+        if not self._write(tuple(path), value):
+            return
         self.validate()
         self._notify(False)
 
-    def _write(self, path: KeyPath, value: Any) -> None:
+    def _write(self, path: KeyPath, value: Any) -> bool:
         node: Any = self.data
-        for part, nxt in zip(path[:-1], path[1:], strict=True):
-            if isinstance(node, dict) and not isinstance(node.get(part), dict | list):
-                node[part] = [] if isinstance(nxt, int) else {}
-            node = node[part]
-        node[path[-1]] = value
+        try:
+            for part, nxt in zip(path[:-1], path[1:], strict=True):
+                if isinstance(node, dict) and node.get(part) is None:  # a table switched off or absent
+                    node[part] = [] if isinstance(nxt, int) else {}
+                node = node[part]
+            if isinstance(node, list) and not (isinstance(path[-1], int) and 0 <= path[-1] < len(node)):
+                return False
+            node[path[-1]] = value
+        except (IndexError, KeyError, TypeError):
+            return False
+        return True
 
     def add_item(self, list_path: Iterable[str | int], item: Any) -> int:
         """Append ``item`` to the list at ``list_path`` (created if absent); a blank ``name`` gets a unique one."""
@@ -284,7 +292,8 @@ class ConfigViewModel:
             self._put(list_path, items)
 
     def _put(self, path: KeyPath, value: Any) -> None:
-        self._write(path, value)
+        if not self._write(path, value):
+            return
         self.validate()
         self._notify(True)
 

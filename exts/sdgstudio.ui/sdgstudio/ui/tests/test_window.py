@@ -162,6 +162,30 @@ class TestWindow(omni.kit.test.AsyncTestCase):
         self.assertEqual(visible_messages(window), {})
         self.assertTrue(generate.enabled)
 
+    async def test_a_file_with_wrong_types_opens_marked_and_builds_without_errors(self):
+        import tomli_w
+        from sdgstudio.ui.view_model import read_config_file
+
+        data = read_config_file(small_config_file(self._tmp))
+        data["output"]["frames"] = "many"
+        data["lighting"]["ambient"] = "bright"
+        data["classes"] = "box"
+        data["annotators"] = "rgb"
+        data["props"] = "none"
+        data["assets"][0]["count"] = "lots"
+        data["camera"]["resolution"] = "hd"
+        path = self._tmp / "wrong.toml"
+        path.write_text(tomli_w.dumps(data))
+        window = await self._open(path)
+        messages = visible_messages(window)
+        for anchor in ("output.frames", "lighting.ambient", "classes", "annotators", "props", "assets.0.count",
+                       "camera.resolution"):
+            self.assertIn(anchor, messages)
+        self.assertFalse(widget(window, "sdg-run:generate").enabled)
+        widget(window, "sdg:output.frames").model.set_value(2)  # editing still works
+        await updates()
+        self.assertNotIn("output.frames", visible_messages(window))
+
     async def test_save_and_load_through_the_file_dialog(self):
         picker = standin("omni.kit.window.filepicker")
         window = await self._open(small_config_file(self._tmp))
