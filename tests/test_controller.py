@@ -152,8 +152,7 @@ def test_pause_parks_between_frames_and_resume_continues_without_gaps_or_duplica
 
         controller.subscribe(pause_after_two)
         controller.start(small, out)
-        await until(lambda: controller.state is RunState.PAUSED)
-        await asyncio.sleep(0.5)  # the frame in flight finishes, then the worker parks
+        await until(lambda: controller.progress.parked)  # the frame in flight finished, the worker waits
         parked = controller.progress.frames_done
         await asyncio.sleep(0.5)
         assert controller.progress.frames_done == parked < FRAMES

@@ -68,7 +68,10 @@ def test_run_summaries():
     running = Progress(state=RunState.RUNNING, activity="generate", frames_done=3, frames_total=10,
                        frames_per_second=2.5, eta_seconds=2.8, queue_depth=1)
     assert run_summary(running) == "Running: 3 / 10 frames · 2.5 fps · ETA 0:03 · queue 1"
-    paused = Progress(state=RunState.PAUSED, activity="generate", frames_done=3, frames_total=10, resumed=True)
+    pausing = Progress(state=RunState.PAUSED, activity="generate", frames_done=3, frames_total=10)
+    assert run_summary(pausing).startswith("Pausing after this frame: 3 / 10")
+    paused = Progress(state=RunState.PAUSED, activity="generate", frames_done=3, frames_total=10, resumed=True,
+                      parked=True)
     assert run_summary(paused).startswith("Paused (continuing): 3 / 10 frames") and "ETA --" in run_summary(paused)
     stopped = Progress(activity="generate", frames_done=4, frames_total=10, outcome=Outcome.STOPPED)
     assert run_summary(stopped) == "Stopped at 4 of 10 frames: Generate continues this dataset"

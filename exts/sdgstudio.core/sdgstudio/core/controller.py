@@ -72,6 +72,7 @@ class Progress:
     out_dir: Path | None = None
     outcome: Outcome = Outcome.NONE  #: how the last activity ended
     resumed: bool = False  #: this run continued a dataset already in out_dir
+    parked: bool = False  #: paused, and the worker has finished its frame and waits before the next one
 
     @property
     def fraction(self) -> float:
@@ -108,6 +109,7 @@ class _Shared:
     stamps: deque = field(default_factory=deque)  # perf_counter of each finished frame
     segment_start: float = 0.0  # start of the current unpaused stretch
     queue_depth: int = 0
+    parked: bool = False
     warnings: list[str] = field(default_factory=list)
     previews: deque = field(default_factory=deque)  # (frame index, FrameData) not yet handed to on_frame
 
@@ -287,8 +289,14 @@ class RunController:
 
     def _should_stop(self) -> bool:
         """Asked by the worker before each frame: parks while paused, True once stopped."""
-        while not self._running.is_set() and not self._stop.is_set():
-            self._running.wait(0.05)
+        if not self._running.is_set() and not self._stop.is_set():
+            shared = self._shared
+            with shared.lock:
+                shared.parked = True
+            while not self._running.is_set() and not self._stop.is_set():
+                self._running.wait(0.05)
+            with shared.lock:
+                shared.parked = False
         return self._stop.is_set()
 
     def _set(self, **changes: Any) -> None:
@@ -309,7 +317,7 @@ class RunController:
             done = shared.frames_before + shared.frames_this_run
             rate = shared.rate() if self._progress.state is RunState.RUNNING else 0.0
             snapshot = replace(self._progress, frames_done=done, frames_this_run=shared.frames_this_run,
-                               queue_depth=shared.queue_depth, warnings=tuple(shared.warnings))
+                               queue_depth=shared.queue_depth, warnings=tuple(shared.warnings), parked=shared.parked)
         remaining = max(0, snapshot.frames_total - done)
         eta = remaining / rate if rate > 0 else (0.0 if remaining == 0 else None)
         snapshot = replace(snapshot, frames_per_second=round(rate, 2),
@@ -335,7 +343,7 @@ class RunController:
 
     def _finish(self, outcome: Outcome, error: str | None = None) -> None:
         self._poll()
-        self._set(state=RunState.IDLE, outcome=outcome, last_error=error, frames_per_second=0.0,
+        self._set(state=RunState.IDLE, outcome=outcome, last_error=error, frames_per_second=0.0, parked=False,
                   eta_seconds=None if outcome is not Outcome.COMPLETED else 0.0, queue_depth=0)
 
     async def _run(self, work: Callable[[], Any], finished: Callable[[], bool],

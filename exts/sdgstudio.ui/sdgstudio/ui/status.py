@@ -28,8 +28,8 @@ def run_summary(progress: Progress) -> str:
         if progress.outcome is Outcome.FAILED:
             return f"Failed after {done} of {total} frames"
         return ""
-    state = {RunState.RUNNING: "Running", RunState.PAUSED: "Paused", RunState.STOPPING: "Stopping",
-             RunState.PREVIEWING: "Previewing"}[progress.state]
+    state = {RunState.RUNNING: "Running", RunState.PAUSED: "Paused" if progress.parked else "Pausing after this frame",
+             RunState.STOPPING: "Stopping", RunState.PREVIEWING: "Previewing"}[progress.state]
     resumed = " (continuing)" if progress.resumed else ""
     return (f"{state}{resumed}: {done} / {total} frames · {progress.frames_per_second:.1f} fps · "
             f"ETA {format_seconds(progress.eta_seconds)} · queue {progress.queue_depth}")

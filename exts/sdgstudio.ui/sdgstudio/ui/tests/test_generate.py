@@ -138,8 +138,9 @@ class TestGenerate(omni.kit.test.AsyncTestCase):
         click(window, "sdg-run:pause")
         self.assertEqual(controller.state, RunState.PAUSED)
         self.assertEqual(widget(window, "sdg-run:pause").text, "Resume")
-        await updates(10)  # the frame in flight finishes, then the worker parks
+        await wait_until(lambda: controller.progress.parked)  # the frame in flight finished, the worker waits
         parked = controller.progress.frames_done
+        self.assertTrue(widget(window, "sdg-run:status").text.startswith("Paused:"))
         await updates(30)
         self.assertEqual(controller.progress.frames_done, parked, "frames were rendered while paused")
         click(window, "sdg-run:pause")  # Resume
