@@ -103,8 +103,12 @@ HOUSEHOLD_CLASSES = {
 
 def household() -> None:
     folder = "assets/household"
-    mug = lambda r, h: [(0.0, 0.0), (r - 0.002, 0.0), (r, 0.004), (r, h), (r - 0.004, h), (r - 0.006, 0.01), (0.0, 0.01)]
-    handle = lambda r, h: torus_arc((r, 0, h / 2), h * 0.27, 0.006, -1.4, 1.4)
+    def mug(r, h):
+        return [(0.0, 0.0), (r - 0.002, 0.0), (r, 0.004), (r, h), (r - 0.004, h), (r - 0.006, 0.01), (0.0, 0.01)]
+
+    def handle(r, h):
+        return torus_arc((r, 0, h / 2), h * 0.27, 0.006, -1.4, 1.4)
+
     write_asset("mug_short", {"body": lathe(mug(0.042, 0.09)), "handle": handle(0.042, 0.09)}, folder)
     write_asset("mug_tall", {"body": lathe(mug(0.037, 0.12)), "handle": handle(0.037, 0.12)}, folder)
     write_asset("bottle_water", {"body": lathe([(0.0, 0.0), (0.033, 0.0), (0.035, 0.01), (0.035, 0.15), (0.02, 0.19),
@@ -115,7 +119,9 @@ def household() -> None:
                                               (0.05, 0.035), (0.025, 0.008), (0.0, 0.008)])}, folder)
     write_asset("bowl_wide", {"body": lathe([(0.0, 0.0), (0.04, 0.0), (0.08, 0.025), (0.09, 0.045), (0.085, 0.047),
                                               (0.07, 0.022), (0.035, 0.007), (0.0, 0.007)])}, folder)
-    can = lambda r, h: [(0.0, 0.0), (r - 0.004, 0.0), (r, 0.005), (r, h - 0.005), (r - 0.004, h), (0.0, h)]
+    def can(r, h):
+        return [(0.0, 0.0), (r - 0.004, 0.0), (r, 0.005), (r, h - 0.005), (r - 0.004, h), (0.0, h)]
+
     write_asset("can_soda", {"body": lathe(can(0.033, 0.122))}, folder)
     write_asset("can_soup", {"body": lathe(can(0.038, 0.1))}, folder)
     write_asset("jar_jam", {"body": lathe([(0.0, 0.0), (0.035, 0.0), (0.037, 0.01), (0.037, 0.08), (0.03, 0.09),

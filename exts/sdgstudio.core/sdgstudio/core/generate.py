@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pxr import Usd
 
@@ -21,6 +21,9 @@ from .frame import FrameData
 from .sampler import FrameParams, camera_path, sample_frame_params, sample_sequence_step
 from .sensors import DEPTH_NOISE_STREAM, simulate_depth_sensor
 from .stage import apply_frame_params, build_stage, save_stage
+
+if TYPE_CHECKING:
+    from .writer import WriterProgress
 
 
 class RenderBackend(Protocol):
@@ -195,11 +198,14 @@ def generate(
     save_stages: bool = False,
     on_frame: Callable[[int, FrameData], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_progress: Callable[[WriterProgress], None] | None = None,
 ) -> RunSummary:
     """Render ``frame_indices`` of ``config`` into ``out_dir``.
 
     ``out_dir`` must not already hold a dataset, unless ``resume``: then the frames its manifest lists are kept
     and only the missing ones are rendered (the config, seed and backend must be the ones it was made with).
+    ``should_stop`` is asked before each frame (a stop leaves a dataset ``resume`` continues); ``on_progress``
+    receives the writer's ``WriterProgress`` (queue depth, frames listed) from a writer thread.
     """
     from .writer import DatasetWriter, WriterError
 
@@ -211,7 +217,7 @@ def generate(
     session = RenderSession(config, make_backend(backend, config, device))
     summary = RunSummary(out_dir=out)
     start = time.perf_counter()
-    writer = DatasetWriter(out, rgb_format=config.output.rgb_format)
+    writer = DatasetWriter(out, rgb_format=config.output.rgb_format, on_progress=on_progress)
     try:
         writer.start(dataset_info(config, backend))
     except WriterError as exc:  # another run holds the folder: a usage conflict, not a failure of ours

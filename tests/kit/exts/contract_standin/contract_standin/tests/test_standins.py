@@ -76,6 +76,49 @@ class TestStandins(omni.kit.test.AsyncTestCase):
         provider.set_bytes_data([0, 0, 0, 255], [1, 1])
         self.assertEqual((provider.width, provider.height), (1, 1))
 
+    async def test_menu_helper_opens_through_the_workspace_and_destroys_a_closed_window(self):
+        class Ext(menu_utils.MenuHelperExtensionFull):
+            pass
+
+        here = str(__file__).rsplit("/", 1)[0]
+        ext = Ext()
+        ext.menu_startup(lambda: ui.Window("Shown"), "Shown", "Shown", "Tools")
+        self.assertTrue(ui.Workspace.show_window("Shown"))  # as the real helper registers it
+        window = ext._window
+        self.assertTrue(window.visible)
+        window.visible = False  # the user closes it: destroyed one update later, as the real helper does
+        for _ in range(2):
+            await omni.kit.app.get_app().next_update_async()
+        self.assertTrue(window._destroyed)
+        self.assertIsNone(ext._window)
+        again = menu_standin.click("Tools/Shown")
+        self.assertIsNot(again, window)
+        ext.menu_shutdown()
+        self.assertTrue(again._destroyed)
+        self.assertFalse(ui.Workspace.show_window("Shown"))  # unregistered by menu_shutdown
+        self.assertEqual(resources.live(here), [])
+
+    async def test_file_picker_dialog_calls_its_handlers_and_is_tracked_until_destroyed(self):
+        from omni.kit.window.filepicker import FilePickerDialog
+        from omni.kit.window.filepicker import _behaviour as picker
+
+        here = str(__file__).rsplit("/", 1)[0]
+        chosen = []
+        dialog = FilePickerDialog("Pick", allow_multi_selection=False, apply_button_label="Open",
+                                  click_apply_handler=lambda f, d: chosen.append((f, d)),
+                                  click_cancel_handler=lambda f, d: chosen.append("cancel"))
+        self.assertIn(dialog, picker.dialogs())
+        picker.choose(dialog, "a.toml", "/tmp")
+        picker.cancel(dialog)
+        self.assertEqual(chosen, [("a.toml", "/tmp"), "cancel"])
+        dialog.hide()
+        self.assertNotIn(dialog, picker.dialogs())
+        self.assertTrue(resources.live(here))
+        dialog.destroy()
+        self.assertEqual(resources.live(here), [])
+        msg = self.expect_violation(ContractViolation, FilePickerDialog, title="x")  # positional-only
+        self.assertIn("keyword 'title'", msg)
+
     async def test_usd_context_holds_a_real_stage(self):
         ctx = omni.usd.get_context()
         await ctx.new_stage_async()

@@ -85,6 +85,8 @@ class Widget:
         self._children = []
         self._parent = None
         self._destroyed = False
+        object.__setattr__(self, "enabled", True)  # omni.ui's defaults (keywords given to the constructor win)
+        object.__setattr__(self, "visible", True)
 
     def _standin_init(self, bound):
         if _open_containers:
@@ -389,7 +391,35 @@ class ByteImageProvider:
         self._data = array
 
 
+# ------------------------------------------------------------------ workspace
+
+_show_window_fns: dict = {}  # title -> fn(show: bool), as registered with Workspace.set_show_window_fn
+
+
+class Workspace:
+    @staticmethod
+    def show_window(title, show=True):
+        """As omni.ui: the registered show function creates/shows the window, else an existing window is shown."""
+        fn = _show_window_fns.get(title)
+        if fn is not None:
+            fn(bool(show))
+            return True
+        for window in windows():
+            if getattr(window, "title", None) == title:
+                window.visible = bool(show)
+                return True
+        return False
+
+    @staticmethod
+    def set_show_window_fn(title, fn):
+        if fn is None:
+            _show_window_fns.pop(title, None)
+        else:
+            _show_window_fns[title] = fn
+
+
 CLASSES = {
+    "Workspace": Workspace,
     "Widget": Widget, "Container": Container, "Frame": Frame, "CollapsableFrame": CollapsableFrame,
     "Button": Button, "AbstractField": AbstractField, "ComboBox": ComboBox, "Window": Window,
     "AbstractValueModel": AbstractValueModel, "SimpleFloatModel": SimpleFloatModel, "SimpleIntModel": SimpleIntModel,
