@@ -231,9 +231,16 @@ def _without_root_file_access() -> None:
 
 
 def test_permission_denied_mid_run_stops_cleanly_and_resume_completes(tiny_scene, reference, tmp_path):
+    preexec = _without_root_file_access if os.geteuid() == 0 else None
+    read_only = tmp_path / "read-only"
+    read_only.mkdir(mode=0o555)
+    run = subprocess.run(cli_args(tiny_scene, read_only, 3), env=ENV, cwd=REPO, capture_output=True, text=True,
+                         timeout=120, preexec_fn=preexec)
+    assert run.returncode == 1 and "Permission denied" in one_error_line(run.stderr), run.stderr
+    assert list(read_only.iterdir()) == []
+
     out = tmp_path / "perm"
     frames = 30
-    preexec = _without_root_file_access if os.geteuid() == 0 else None
     proc = spawn(cli_args(tiny_scene, out, frames), preexec_fn=preexec)
     try:
         assert wait_for_listed(proc, out, 3)

@@ -107,6 +107,20 @@ def _writer_postfix(progress) -> str:
             f"{progress.bytes_written / 1e6:.1f} MB, blocked {progress.blocked_seconds:.1f} s")
 
 
+def _resume_hint(out: Path) -> str:
+    """What to do after a failed run: resume it if it got as far as writing dataset.json."""
+    from .manifest import listed_frames
+
+    try:
+        if (out / "dataset.json").is_file():
+            listed = len(listed_frames(out))
+            return (f"the {listed} frames in manifest.jsonl are complete: free space or fix permissions, "
+                    "then rerun with --resume")
+    except OSError:
+        pass
+    return "free space or fix permissions, then run again"
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -139,9 +153,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             if latest[0] is not None:
                 bar.set_postfix_str(_writer_postfix(latest[0]))
     except WriterError as exc:  # disk full, permission denied...: the manifest lists only complete frames
-        listed = len(listed_frames(out))
-        print(f"error: {exc} (in {out}); the {listed} frames in manifest.jsonl are complete: "
-              "free space or fix permissions, then rerun with --resume", file=sys.stderr)
+        print(f"error: {exc} (in {out}); {_resume_hint(out)}", file=sys.stderr)
         return EXIT_FAILURE
     print(
         f"wrote {summary.frames_written} frames, {summary.objects_labeled} visible objects, "
