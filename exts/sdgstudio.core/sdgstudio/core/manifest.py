@@ -179,7 +179,13 @@ class DatasetLock:
 
     def acquire(self) -> None:
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fd, created = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666), True
+            except FileExistsError:
+                try:
+                    fd, created = os.open(self.path, os.O_RDWR), False
+                except FileNotFoundError:  # its holder just deleted it: create it
+                    continue
             if not _try_lock(fd):
                 holder = _holder_of(fd) or "unknown process"
                 os.close(fd)
@@ -191,7 +197,9 @@ class DatasetLock:
             if same_file:
                 break
             os.close(fd)
-        self.stale_holder = _holder_of(fd) or None  # a live holder deletes the file before unlocking it
+        # A live holder deletes the file before unlocking it, so one we did not create was left by a dead run
+        # (empty if it died between creating and writing it).
+        self.stale_holder = None if created else _holder_of(fd) or "a run that died while starting"
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
