@@ -12,8 +12,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .writer import WriterProgress
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -101,7 +105,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _writer_postfix(progress) -> str:
+def _writer_postfix(progress: WriterProgress) -> str:
     """The progress bar's writer column: listed frames, their rate, queue, MB and renderer-blocked seconds."""
     return (f"written {progress.frames_written} ({progress.frames_per_second:.1f}/s), queue {progress.queue_depth}, "
             f"{progress.bytes_written / 1e6:.1f} MB, blocked {progress.blocked_seconds:.1f} s")
@@ -136,7 +140,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     out = args.out or Path(config.output.dir)
     backend = args.backend or config.output.backend
     done = len(listed_frames(out) & set(range(frames))) if args.resume else 0
-    latest: list = [None]  # the writer's last WriterProgress, stored by a writer thread, shown from this one
+    latest: list[WriterProgress | None] = [None]  # the writer's last WriterProgress, stored by a writer thread, shown from this one
 
     def show(bar: tqdm) -> None:
         if latest[0] is not None:
