@@ -44,6 +44,7 @@ bench: install
 	$(BIN)/python bench/raster.py
 	$(BIN)/python bench/writer.py
 	$(BIN)/python bench/report.py
+	$(BIN)/python bench/memory.py
 
 clean:
 	rm -rf demo_out .pytest_cache

@@ -106,4 +106,18 @@ def test_lock_is_exclusive_and_released(tmp_path):
     second = DatasetLock(tmp_path)
     second.acquire()
     assert (tmp_path / ".sdgstudio.lock").read_text() == f"pid {os.getpid()} on {socket.gethostname()}\n"
+    assert second.stale_holder == "pid 1 on crashed-host" and first.stale_holder is None
     second.release()
+
+
+def test_lock_holder_names_a_live_holder_only(tmp_path):
+    assert manifest.lock_holder(tmp_path) is None
+    lock = DatasetLock(tmp_path)
+    lock.acquire()
+    assert manifest.lock_holder(tmp_path) == f"pid {os.getpid()} on {socket.gethostname()}"
+    lock.release()
+    (tmp_path / ".sdgstudio.lock").write_text("")  # a run killed between creating and writing its lock
+    assert manifest.lock_holder(tmp_path) is None
+    lock.acquire()
+    assert lock.stale_holder == "a run that died while starting"
+    lock.release()

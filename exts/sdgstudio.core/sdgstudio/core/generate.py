@@ -141,7 +141,13 @@ class RunSummary:
     frames_written: int = 0
     objects_labeled: int = 0
     seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  #: each distinct warning once, in order of appearance
+    bytes_written: int = 0  #: bytes of the frames' files written by this run
+    blocked_seconds: float = 0.0  #: seconds the renderer waited for the writer's queue
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:  # a warning repeated every frame must not grow memory
+            self.warnings.append(message)
 
     @property
     def frames_per_second(self) -> float:
@@ -204,12 +210,21 @@ def generate(
 
     ``out_dir`` must not already hold a dataset, unless ``resume``: then the frames its manifest lists are kept
     and only the missing ones are rendered (the config, seed and backend must be the ones it was made with).
-    ``should_stop`` is asked before each frame (a stop leaves a dataset ``resume`` continues); ``on_progress``
-    receives the writer's ``WriterProgress`` (queue depth, frames listed) from a writer thread.
+    ``should_stop`` is asked before each frame (a stop leaves a dataset ``resume`` continues).
+    ``on_frame`` is called after each frame is queued (this thread); ``on_progress`` with the writer's
+    ``WriterProgress`` as frames are listed (a writer thread: keep it short, marshal to the UI).
+
+    Raises:
+        RunError: another live run writes ``out_dir``, or it holds a dataset that cannot be (re)used.
+        WriterError: a frame could not be written (disk full, permission denied); listed frames are complete.
     """
+    from .manifest import DatasetLockedError, lock_holder
     from .writer import DatasetWriter, WriterError
 
     out = Path(out_dir)
+    holder = lock_holder(out)
+    if holder is not None:
+        raise RunError(f"{out} is being written by another run ({holder}); wait for it or choose another folder")
     if resume:
         check_resumable(out, config, backend)
     elif (out / "manifest.jsonl").exists() or (out / "dataset.json").exists():
@@ -220,8 +235,12 @@ def generate(
     writer = DatasetWriter(out, rgb_format=config.output.rgb_format, on_progress=on_progress)
     try:
         writer.start(dataset_info(config, backend))
-    except WriterError as exc:  # another run holds the folder: a usage conflict, not a failure of ours
-        raise RunError(str(exc)) from None
+    except WriterError as exc:
+        if isinstance(exc.__cause__, DatasetLockedError):  # another run took the folder since lock_holder()
+            raise RunError(str(exc)) from None
+        raise
+    if writer.stale_lock_holder:
+        summary.warn(f"took over the lock a killed run left in {out} ({writer.stale_lock_holder})")
     with writer:
         for index in missing_frames(out, frame_indices) if resume else frame_indices:
             if should_stop is not None and should_stop():
@@ -236,8 +255,11 @@ def generate(
             writer.submit(frame, record)
             summary.frames_written += 1
             summary.objects_labeled += sum(1 for o in frame.objects if o.pixel_count > 0)
-            summary.warnings.extend(params.warnings)
+            for warning in params.warnings:
+                summary.warn(warning)
             if on_frame is not None:
                 on_frame(index, frame)
     summary.seconds = time.perf_counter() - start
+    progress = writer.progress()
+    summary.bytes_written, summary.blocked_seconds = progress.bytes_written, progress.blocked_seconds
     return summary

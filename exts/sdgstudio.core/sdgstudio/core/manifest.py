@@ -87,7 +87,8 @@ class ManifestAppender:
 
     def __init__(self, out_dir: Path | str) -> None:
         self.path = Path(out_dir) / MANIFEST_NAME
-        self._file = open(self.path, "a+b")  # noqa: SIM115 - kept open for the writer's lifetime
+        # Unbuffered: a failed append (disk full) leaves nothing queued in Python that close() would retry.
+        self._file = open(self.path, "a+b", buffering=0)  # noqa: SIM115 - kept open for the writer's lifetime
         self._cut_torn_tail()
 
     def _cut_torn_tail(self) -> None:
@@ -106,9 +107,14 @@ class ManifestAppender:
         self.sync()
 
     def append(self, lines: list[bytes]) -> None:
-        """Append already-encoded lines (each ending in a newline) and hand them to the OS."""
-        self._file.write(b"".join(lines))
-        self._file.flush()
+        """Append already-encoded lines (each ending in a newline) and hand them to the OS.
+
+        On failure (disk full, file too large) a torn line may end the file: append nothing more (the next
+        ``ManifestAppender`` cuts it off).
+        """
+        view = memoryview(b"".join(lines))
+        while view:
+            view = view[self._file.write(view):]
 
     def sync(self) -> None:
         """fsync the manifest: every line appended so far survives a power loss."""
@@ -136,22 +142,52 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
+def _holder_of(fd: int) -> str:
+    """What the lock file says about its holder ("pid 123 on host"); read from offset 0."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.read(fd, 200).decode(errors="replace").strip()
+
+
+def lock_holder(out_dir: Path | str) -> str | None:
+    """The run writing ``out_dir`` now ("pid 123 on host"), or None when no live process holds its lock.
+
+    Probes by taking the lock for an instant, so call it only where a writer would start anyway (``generate``):
+    a writer starting in that instant is refused as if the folder were busy.
+    """
+    try:
+        fd = os.open(Path(out_dir) / LOCK_NAME, os.O_RDONLY)
+    except OSError:  # no lock file (or unreadable: then the writer's own acquire reports it)
+        return None
+    try:
+        return None if _try_lock(fd) else (_holder_of(fd) or "unknown process")
+    finally:
+        os.close(fd)  # drops the probe's lock
+
+
 class DatasetLock:
     """Exclusive lock on a dataset folder, held from ``acquire`` to ``release`` (dropped if the process dies).
 
-    The lock file exists only while held (``release`` deletes it), so a finished dataset has no hidden files;
-    one left by a killed run is stale and simply taken over.
+    The lock file exists only while held (``release`` deletes it), so a finished dataset has no hidden files.
+    One that exists but is not locked was left by a run that died (SIGKILL, power loss): ``acquire`` takes it
+    over and records what it said in ``stale_holder``, so the caller can tell the user.
     """
 
     def __init__(self, out_dir: Path | str) -> None:
         self.path = Path(out_dir) / LOCK_NAME
         self._fd: int | None = None
+        self.stale_holder: str | None = None  #: set by acquire() when it took over a dead run's lock
 
     def acquire(self) -> None:
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fd, created = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666), True
+            except FileExistsError:
+                try:
+                    fd, created = os.open(self.path, os.O_RDWR), False
+                except FileNotFoundError:  # its holder just deleted it: create it
+                    continue
             if not _try_lock(fd):
-                holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown process"
+                holder = _holder_of(fd) or "unknown process"
                 os.close(fd)
                 raise DatasetLockedError(f"{self.path.parent} is being written by another run ({holder})")
             try:  # the holder we waited on may have deleted the file: then lock the new one
@@ -161,19 +197,27 @@ class DatasetLock:
             if same_file:
                 break
             os.close(fd)
+        # A live holder deletes the file before unlocking it, so one we did not create was left by a dead run
+        # (empty if it died between creating and writing it).
+        self.stale_holder = None if created else _holder_of(fd) or "a run that died while starting"
         os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
         self._fd = fd
 
     def release(self) -> None:
+        """Unlock and delete the lock file; never raises (a file left behind is stale and taken over later)."""
         if self._fd is None:
             return
         try:
             self.path.unlink()  # before unlocking, so no one can lock this file once it is unlinked
-        except OSError:  # Windows cannot delete an open file: unlock first, then delete
+        except OSError:  # Windows cannot delete an open file; a read-only folder keeps it: unlock, then try
             os.close(self._fd)
             self._fd = None
-            self.path.unlink(missing_ok=True)
+            try:
+                self.path.unlink(missing_ok=True)
+            except OSError:
+                pass
             return
         os.close(self._fd)  # closing the descriptor drops the lock
         self._fd = None
