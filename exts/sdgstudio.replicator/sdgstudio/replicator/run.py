@@ -69,6 +69,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="run seed (default: the config's seed)")
     p.add_argument("--rt-subframes", type=_positive_int, help="RTX subframes per frame (default: output.rt_subframes)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in OUT")
+    p.add_argument("--active-gpu", type=int, help="GPU to render on (SimulationApp's active_gpu; one per shard)")
     return p
 
 
@@ -113,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)  # before Isaac Sim starts: --help and bad arguments cost nothing
     from isaacsim import SimulationApp
 
-    app = SimulationApp({"headless": True})
+    launch = {"headless": True}
+    if args.active_gpu is not None:
+        launch["active_gpu"] = args.active_gpu
+    app = SimulationApp(launch)
     code = run(args)
     if code:  # Kit's fast shutdown would turn any exit status into 0
         sys.stdout.flush()

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 from pxr import Usd, UsdGeom, UsdSemantics, Vt
 
-from .normalize import Scene, SceneObject
+from .objects import Scene, SceneObject
 
 CLASS_ATTR = "semantics:labels:class"
 TARGET_ATTR = "sdgstudio:target"  # sdgstudio.core.stage.TARGET_ATTR

@@ -11,7 +11,7 @@ import omni.replicator.core as rep
 
 __all__ = ["TestReplicatorExtension"]
 
-_PURE = ("__init__.py", "plan.py", "normalize.py", "scene.py", "synthesize.py", "run.py")
+_PURE = ("__init__.py", "plan.py", "objects.py", "normalize.py", "scene.py", "synthesize.py", "run.py")
 
 
 class TestReplicatorExtension(omni.kit.test.AsyncTestCase):
