@@ -65,6 +65,7 @@ class SDGStudioWriter(rep.Writer):
         self._classes = list(classes)
         self._layers = set(annotators)
         self._out = Path(output_dir).expanduser().resolve()
+        _refuse_dataset(self._out)
         self._rgb_format = rgb_format
         self._writers: dict[str, DatasetWriter] = {}
         self._next: dict[str, int] = {}
@@ -91,6 +92,7 @@ class SDGStudioWriter(rep.Writer):
 
     def _start(self, rp_name: str, several: bool) -> DatasetWriter:
         out = self._out / rp_name if several else self._out
+        _refuse_dataset(out)
         writer = DatasetWriter(out, rgb_format=self._rgb_format)
         writer.start(self._dataset_info(rp_name))
         self._writers[rp_name], self._next[rp_name] = writer, 0
@@ -127,6 +129,12 @@ class SDGStudioWriter(rep.Writer):
             self.close()
         finally:
             super().detach()
+
+
+def _refuse_dataset(out: Path) -> None:
+    """A writer never appends to a dataset it did not start (frame numbers would repeat)."""
+    if (out / "manifest.jsonl").exists() or (out / "dataset.json").exists():
+        raise ValueError(f"SDGStudioWriter: {out} already holds a dataset; choose an empty output_dir")
 
 
 def _stage_classes() -> list[str]:

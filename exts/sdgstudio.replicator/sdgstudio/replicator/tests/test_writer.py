@@ -75,6 +75,12 @@ class TestSDGStudioWriter(omni.kit.test.AsyncTestCase):
             if STANDIN:  # real Replicator writes a frame later than it renders: the stage has moved on
                 check_against_raster(self, w, raster, exact=True)
 
+    async def test_an_existing_dataset_is_never_appended_to(self):
+        (self._tmp / "dataset.json").write_text("{}")
+        writer = rep.WriterRegistry.get("SDGStudioWriter")
+        with self.assertRaisesRegex(ValueError, "already holds a dataset"):
+            writer.initialize(output_dir=str(self._tmp), classes=["mug"])
+
     async def test_several_render_products_write_one_dataset_each(self):
         if not STANDIN:
             self.skipTest("stand-in only: checks the <annotator>-<render product> payload keys")
