@@ -27,7 +27,14 @@ if TYPE_CHECKING:
 
 
 class RenderBackend(Protocol):
-    """What every backend provides (raster here, Replicator inside Isaac Sim)."""
+    """What every backend provides (raster here, Replicator inside Isaac Sim).
+
+    Optional extras a backend may define (the Replicator backend does, see exts/sdgstudio.replicator):
+
+    * ``build_stage(config) -> Usd.Stage``: the stage to render; ``RenderSession`` uses it instead of a fresh
+      in-memory stage (Replicator renders the live ``omni.usd`` stage, so the scene is built there);
+    * ``async render_async(...)``: the same as ``render`` without blocking Kit's event loop.
+    """
 
     def render(
         self, stage: Usd.Stage, camera_path: str, resolution: tuple[int, int], annotators: set[str], frame_index: int
@@ -45,8 +52,27 @@ def make_backend(name: str, config: SDGConfig, device: str = "cpu") -> RenderBac
 
         return RasterBackend(class_names=list(config.classes), settings=RasterSettings(device=device))
     if name == "replicator":
-        raise RunError("the replicator backend runs inside Isaac Sim (see docs/isaac-sim.md); use --backend raster here")
+        return _replicator_backend(config)
     raise RunError(f"unknown backend '{name}' (expected raster or replicator)")
+
+
+def _replicator_backend(config: SDGConfig) -> RenderBackend:
+    """The Replicator backend of the sdgstudio.replicator extension, when omni.replicator.core is importable."""
+    import importlib
+    import importlib.util
+
+    try:
+        available = importlib.util.find_spec("omni.replicator.core") is not None
+    except (ImportError, ValueError):  # no "omni" package at all
+        available = False
+    if not available:
+        raise RunError("the replicator backend runs inside Isaac Sim (see docs/isaac-sim.md); use --backend raster here")
+    try:
+        backend = importlib.import_module("sdgstudio.replicator.backend")
+    except ImportError as exc:
+        raise RunError(f"omni.replicator.core is available but the sdgstudio.replicator extension is not ({exc}); "
+                       "enable it or put exts/sdgstudio.replicator on the Python path (docs/isaac-sim.md)") from None
+    return backend.ReplicatorBackend(class_names=list(config.classes), rt_subframes=config.output.rt_subframes)
 
 
 class RenderSession:
@@ -55,7 +81,10 @@ class RenderSession:
     def __init__(self, config: SDGConfig, backend: RenderBackend, stage: Usd.Stage | None = None):
         self.config = config
         self.backend = backend
-        self.stage = stage if stage is not None else build_stage(config)
+        backend_stage = getattr(backend, "build_stage", None)  # e.g. Replicator: the scene goes on the live stage
+        if stage is None:
+            stage = backend_stage(config) if backend_stage is not None else build_stage(config)
+        self.stage = stage
         self.annotators = set(config.annotators)
         self.camera_path = camera_path(config)
         self.sensor = config.depth_sensor if config.depth_sensor.enabled else None
@@ -76,9 +105,17 @@ class RenderSession:
         frame = self.backend.render(
             self.stage, self.camera_path, tuple(self.config.camera.resolution), self.render_annotators, frame_index
         )
+        return params, self.finish_frame(params, frame)
+
+    def finish_frame(self, params: FrameParams, frame: FrameData) -> FrameData:
+        """Post-process a backend's frame of ``params``: depth-sensor model, unrequested layers dropped, warnings.
+
+        ``render`` calls it; an async loop (``sdgstudio.replicator.generate_async``) calls it after
+        ``await backend.render_async(...)``.
+        """
         if self.sensor is not None:
             frame.depth_sensor = simulate_depth_sensor(
-                frame.depth, frame.normals, frame.camera, self.sensor, params.seed, frame_index
+                frame.depth, frame.normals, frame.camera, self.sensor, params.seed, params.frame
             )
         if self.flow:
             self._add_motion(frame, params)
@@ -87,7 +124,15 @@ class RenderSession:
                 setattr(frame, layer, None)
         if params.warnings:
             frame.extra.setdefault("warnings", []).extend(params.warnings)
-        return params, frame
+        return frame
+
+    def manifest_record(self, params: FrameParams, frame_index: int) -> dict:
+        """The frame's manifest line (before the writer adds ``files`` and ``sha256``)."""
+        record = {"frame": frame_index, "seed": self.config.seed, "params": params.to_json()}
+        if self.sensor is not None:
+            record["depth_sensor"] = self.sensor.model_dump() | {
+                "noise_stream": [self.config.seed, frame_index, DEPTH_NOISE_STREAM]}
+        return record
 
     def _render_state(self, params: FrameParams) -> FrameData:
         apply_frame_params(self.stage, params)
@@ -193,6 +238,22 @@ def missing_frames(out: Path, frame_indices: Iterable[int]) -> list[int]:
     return [i for i in frame_indices if i not in done]
 
 
+class _closing:
+    """Calls the backend's ``close()`` (when it has one) however the run ends: Replicator releases its render
+    product and annotators, the raster backend its caches."""
+
+    def __init__(self, backend: RenderBackend):
+        self.backend = backend
+
+    def __enter__(self) -> RenderBackend:
+        return self.backend
+
+    def __exit__(self, *exc) -> None:
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
+
+
 def generate(
     config: SDGConfig,
     out_dir: Path | str,
@@ -241,7 +302,7 @@ def generate(
         raise
     if writer.stale_lock_holder:
         summary.warn(f"took over the lock a killed run left in {out} ({writer.stale_lock_holder})")
-    with writer:
+    with writer, _closing(session.backend):
         for index in missing_frames(out, frame_indices) if resume else frame_indices:
             if should_stop is not None and should_stop():
                 break
@@ -249,10 +310,7 @@ def generate(
             if save_stages:
                 (out / "stages").mkdir(exist_ok=True)
                 session.save_stage(out / "stages" / f"frame_{index:06d}.usda")
-            record = {"frame": index, "seed": config.seed, "params": params.to_json()}
-            if session.sensor is not None:
-                record["depth_sensor"] = session.sensor.model_dump() | {"noise_stream": [config.seed, index, DEPTH_NOISE_STREAM]}
-            writer.submit(frame, record)
+            writer.submit(frame, session.manifest_record(params, index))
             summary.frames_written += 1
             summary.objects_labeled += sum(1 for o in frame.objects if o.pixel_count > 0)
             for warning in params.warnings:

@@ -11,6 +11,7 @@ import omni.ui as ui
 import omni.ui._behaviour as ui_standin
 import omni.usd
 from omni.kit.menu.utils import _behaviour as menu_standin
+from omni.replicator.core import _behaviour as rep_standin
 
 from contract_standin import ContractAttributeError, ContractViolation, recorder, resources
 from contract_standin.standin import violations
@@ -158,7 +159,13 @@ class TestStandins(omni.kit.test.AsyncTestCase):
             def on_final_frame(self):
                 finals.append(True)
 
-        rep.__standin_data__ = lambda name, rp, params, frame: np.full((2, 2), float(frame), np.float32)
+        steps = []  # the stand-in's frame counter at each get_data (it counts every step since Kit started)
+
+        def data(name, rp, params, frame):
+            steps.append(frame)
+            return np.full((2, 2), float(frame), np.float32)
+
+        rep.__standin_data__ = data
         try:
             rep.WriterRegistry.register(ProbeWriter)
             writer = rep.WriterRegistry.get("ProbeWriter")
@@ -171,7 +178,7 @@ class TestStandins(omni.kit.test.AsyncTestCase):
             writer.attach([rp])
             rep.orchestrator.set_capture_on_play(False)
             await rep.orchestrator.step_async(rt_subframes=4, delta_time=0.0)
-            self.assertEqual(ann.get_data(do_array_copy=True).tolist(), [[1.0, 1.0], [1.0, 1.0]])
+            self.assertEqual(ann.get_data(do_array_copy=True).tolist(), [[float(steps[-1])] * 2] * 2)
             self.assertEqual(written[0]["distance_to_camera"].shape, (2, 2))
             await rep.orchestrator.wait_until_complete_async()
             self.assertEqual(finals, [True])
@@ -192,3 +199,54 @@ class TestStandins(omni.kit.test.AsyncTestCase):
             self.assertEqual(resources.live(here), [])
         finally:
             rep.__standin_data__ = None
+
+    async def test_replicator_queued_payloads_and_reused_buffers(self):
+        frames = [{"distance_to_camera": np.full((2, 2), float(k), np.float32)} for k in range(2)]
+        rep_standin.queue_payloads(frames)
+        rp = rep.create.render_product("/World/Camera", (2, 2))
+        ann = rep.AnnotatorRegistry.get_annotator("distance_to_camera").attach(rp)
+        rgb = rep.AnnotatorRegistry.get_annotator("rgb").attach(rp)
+        try:
+            with self.assertRaises(LookupError):  # nothing rendered yet
+                ann.get_data()
+            await rep.orchestrator.step_async(rt_subframes=2)
+            copied = ann.get_data(do_array_copy=True)
+            view = ann.get_data()  # no copy: the stand-in's buffer, as Replicator's
+            self.assertEqual(copied.tolist(), [[0.0, 0.0], [0.0, 0.0]])
+            with self.assertRaises(LookupError):  # the frame has no rgb payload
+                rgb.get_data()
+            await rep.orchestrator.step_async()
+            self.assertTrue(np.isnan(view).all(), "a view kept across a step must not keep its values")
+            self.assertEqual(copied.tolist(), [[0.0, 0.0], [0.0, 0.0]])
+            self.assertEqual(ann.get_data(do_array_copy=True).tolist(), [[1.0, 1.0], [1.0, 1.0]])
+            self.assertEqual(frames[0]["distance_to_camera"].tolist(), [[0.0, 0.0], [0.0, 0.0]])  # queued copies
+            self.assertEqual(rep_standin.pending_payloads(), 0)
+        finally:
+            rep_standin.clear_payloads()
+            ann.detach()
+            rgb.detach()
+            rp.destroy()
+
+    async def test_replicator_sync_steps_work_only_under_simulation_app(self):
+        import builtins
+
+        with self.assertRaises(rep.orchestrator.OrchestratorError):
+            rep.orchestrator.step(rt_subframes=1)
+        previous = getattr(builtins, "ISAAC_LAUNCHED_FROM_TERMINAL", None)
+        builtins.ISAAC_LAUNCHED_FROM_TERMINAL = False  # what SimulationApp sets (tests/kit/exts/isaacsim)
+        try:
+            rep_standin.queue_payloads([{"rgb": np.zeros((1, 1, 4), np.uint8)}])
+            rp = rep.create.render_product("/World/Camera", (1, 1))
+            ann = rep.AnnotatorRegistry.get_annotator("rgb").attach(rp)
+            rep.orchestrator.step(rt_subframes=1)
+            self.assertEqual(ann.get_data(do_array_copy=True).shape, (1, 1, 4))
+            rep.orchestrator.wait_until_complete()
+            self.assertEqual(rep.orchestrator.get_status(), rep.orchestrator.Status.STOPPED)
+            ann.detach()
+            rp.destroy()
+        finally:
+            rep_standin.clear_payloads()
+            if previous is None:
+                del builtins.ISAAC_LAUNCHED_FROM_TERMINAL
+            else:
+                builtins.ISAAC_LAUNCHED_FROM_TERMINAL = previous

@@ -2,13 +2,26 @@
 
 Faithful to the points of API_FACTS.md §A1 that code gets wrong: ``WriterRegistry.get`` builds the writer without
 ``__init__`` (``initialize`` runs it); one annotator attaches to one render product; the synchronous orchestrator
-calls raise inside an extension; ``wait_until_complete_async`` runs writers' ``on_final_frame``.
+calls raise inside an extension (unless ``builtins.ISAAC_LAUNCHED_FROM_TERMINAL is False``, as SimulationApp sets
+it); ``wait_until_complete_async`` runs writers' ``on_final_frame``; ``get_data()`` without ``do_array_copy=True``
+hands out the stand-in's own buffers, which the next step overwrites (Replicator reuses its buffers too).
+
+Annotator data, two ways (stand-in-only helpers, not in the contract):
+
+* ``queue_payloads(frames)``: each following step "renders" the next frame, a dict annotator name -> payload as
+  ``get_data()`` returns it; ``get_data()`` and writer payloads return that frame's payload for the annotator's name
+  (``LookupError`` when the frame has none). With several render products a writer's legacy payload keys are
+  ``"<annotator>-<render product name>"``.
+* ``omni.replicator.core.__standin_data__ = fn(annotator_name, render_product, init_params, frame) -> data``.
 """
 
 from __future__ import annotations
 
 import builtins
+import copy
 import sys
+from collections import deque
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 from contract_standin import resources
@@ -34,9 +47,73 @@ class _State:
     writers: dict = {}  # name -> class
     attached_writers: list = []
     render_products = 0
+    queue: deque = deque()  # frames of payloads waiting for a step
+    queued = False  # queue_payloads() was called: get_data serves the current frame only
+    current: dict | None = None  # payloads of the frame the last step rendered
+    views: list = []  # arrays handed out without a copy since the last step
 
 
 _state = _State()
+
+
+def queue_payloads(frames: Iterable[Mapping]) -> None:
+    """Stand-in helper: the next steps render ``frames`` in order (copied: the caller keeps its own)."""
+    _state.queue.extend(copy.deepcopy(dict(f)) for f in frames)
+    _state.queued = True
+
+
+def clear_payloads() -> None:
+    """Stand-in helper: forget queued frames and go back to ``__standin_data__``."""
+    _state.queue.clear()
+    _state.queued, _state.current = False, None
+
+
+def pending_payloads() -> int:
+    """Stand-in helper: frames queued and not rendered yet."""
+    return len(_state.queue)
+
+
+def _annotator_data(name: str, render_product, init_params, do_array_copy: bool):
+    if _state.queued:
+        if _state.current is None:
+            raise LookupError("omni.replicator.core stand-in: no queued frame was rendered (queue_payloads, then step)")
+        if name not in _state.current:
+            raise LookupError(f"omni.replicator.core stand-in: the rendered frame has no payload for annotator "
+                              f"'{name}' (it has {sorted(_state.current)})")
+        data = _state.current[name]
+        if do_array_copy:
+            return copy.deepcopy(data)
+        _state.views.extend(_arrays(data))
+        return data
+    fn = _rep().__standin_data__
+    if fn is None or render_product is None:
+        return np.empty((0,), dtype=np.uint8)
+    return fn(name, render_product, init_params, _state.frames)
+
+
+def _arrays(data) -> list:
+    if isinstance(data, np.ndarray):
+        return [data]
+    if isinstance(data, Mapping):
+        return [a for v in data.values() for a in _arrays(v)]
+    return []
+
+
+def _advance() -> None:
+    """One rendered frame: the last frame's buffers are overwritten, the next queued frame becomes current."""
+    for view in _state.views:
+        if view.flags.writeable and view.dtype.names is None:
+            view.fill(np.nan if view.dtype.kind == "f" else 0xAB if view.dtype.itemsize == 1 else 0xABAB)
+    _state.views.clear()
+    _state.frames += 1
+    _state.status = "STEPPED"
+    if _state.queued:
+        _state.current = _state.queue.popleft() if _state.queue else None
+    for writer in list(_state.attached_writers):
+        if writer._trigger is not None or getattr(writer, "_scheduled", False):
+            writer._scheduled = False
+            writer.write(_payload(writer))
+            writer.num_written = getattr(writer, "num_written", 0) + 1
 
 
 def set_global_seed(seed):
@@ -92,11 +169,10 @@ class Annotator:
         resources.release(self)
 
     def get_data(self, device=None, do_array_copy=False, use_legacy_structure=True):
-        fn = _rep().__standin_data__
         rp = self._render_products[0] if self._render_products else None
-        if fn is None or rp is None:
-            return np.empty((0,), dtype=np.uint8)
-        return fn(self.name, rp, self._init_params, _state.frames)
+        if rp is None:
+            raise RuntimeError(f"stand-in: get_data() on annotator {self.name!r}, which is not attached")
+        return _annotator_data(self.name, rp, self._init_params, do_array_copy)
 
     def initialize(self, **kwargs):
         if self._render_products:
@@ -176,12 +252,14 @@ class Writer:
 
 
 def _payload(writer) -> dict:
-    fn = _rep().__standin_data__
+    """A legacy writer payload: ``<anno>`` keys for one render product, ``<anno>-<rp name>`` for several."""
     data = {"reference_time": (_state.frames, 1), "trigger_outputs": {"on_time": _state.frames}}
-    rp = writer._render_products[0] if writer._render_products else None
+    rps = writer._render_products or [None]
     for name in getattr(writer, "annotators", []) or []:
         name = getattr(name, "name", name)
-        data[name] = fn(name, rp, None, _state.frames) if fn else np.empty((0,), dtype=np.uint8)
+        for rp in rps:
+            key = name if len(rps) == 1 else f"{name}-{str(getattr(rp, 'path', rp)).rsplit('/', 1)[-1]}"
+            data[key] = _annotator_data(name, rp, None, do_array_copy=True)
     return data
 
 
@@ -238,22 +316,21 @@ def _inside_extension() -> bool:
 
 async def step_async(rt_subframes=-1, pause_timeline=True, delta_time=None, wait_for_render=True):
     await next_update()
-    _state.frames += 1
-    _state.status = "STEPPED"
-    for writer in list(_state.attached_writers):
-        if writer._trigger is not None or getattr(writer, "_scheduled", False):
-            writer._scheduled = False
-            writer.write(_payload(writer))
-            writer.num_written = getattr(writer, "num_written", 0) + 1
+    _advance()
 
 
 def step(rt_subframes=-1, pause_timeline=True, delta_time=None, wait_for_render=True):
     if _inside_extension():
         raise OrchestratorError("step() works only under SimulationApp; inside an extension use await step_async()")
+    _advance()
 
 
 async def wait_until_complete_async():
     await next_update()
+    _complete()
+
+
+def _complete() -> None:
     if _state.status != "STOPPED":
         _state.status = "STOPPED"
         for writer in list(_state.attached_writers):
@@ -264,6 +341,7 @@ def wait_until_complete():
     if _inside_extension():
         raise OrchestratorError("wait_until_complete() works only under SimulationApp; inside an extension use "
                                 "await wait_until_complete_async()")
+    _complete()
 
 
 def stop():
