@@ -94,6 +94,7 @@ class RunSummary:
     objects_labeled: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    exports: dict[str, dict] = field(default_factory=dict)  #: format -> export summary (config output.formats)
 
     @property
     def frames_per_second(self) -> float:
@@ -112,6 +113,7 @@ def generate(
     should_stop: Callable[[], bool] | None = None,
 ) -> RunSummary:
     """Render ``frame_indices`` of ``config`` into ``out_dir`` (which must not already hold a dataset)."""
+    from .export import StreamingExport
     from .writer import DatasetWriter
 
     out = Path(out_dir)
@@ -120,8 +122,10 @@ def generate(
     session = RenderSession(config, make_backend(backend, config, device))
     summary = RunSummary(out_dir=out)
     start = time.perf_counter()
-    with DatasetWriter(out, rgb_format=config.output.rgb_format) as writer:
+    exports = StreamingExport(out, list(config.output.formats))  # exports listed frames on its own thread
+    with exports, DatasetWriter(out, rgb_format=config.output.rgb_format, on_progress=exports.notify) as writer:
         writer.start(dataset_info(config, backend))
+        exports.start()
         for index in frame_indices:
             if should_stop is not None and should_stop():
                 break
@@ -135,5 +139,6 @@ def generate(
             summary.warnings.extend(params.warnings)
             if on_frame is not None:
                 on_frame(index, frame)
+    summary.exports = exports.summaries
     summary.seconds = time.perf_counter() - start
     return summary
