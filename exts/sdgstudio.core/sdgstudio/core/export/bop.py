@@ -11,7 +11,7 @@ and t (times 1000). Full silhouettes (``mask/``) are replayed with the raster sc
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -136,26 +136,36 @@ class BopExporter:
         return {"scene": scene, "im_id": src.index, "size": [W, H], "camera": cam, "gt": gt, "gt_info": info,
                 "silhouette_mismatches": mismatches}
 
-    def finalize(self, parts: list[dict]) -> dict:
-        scenes: dict[tuple[str, int], list[dict]] = {}
+    def finalize(self, parts: Iterable[dict]) -> dict:
+        """Scene JSONs in one pass over the parts in frame order: a scene's documents are written once its last
+        frame has passed (scene = frame // 1000), so memory holds at most one scene per split."""
+        open_scenes: dict[tuple[str, int], list[dict]] = {}
+        used: set[int] = set()
+        first, mismatched = None, 0
         for part in parts:
-            scenes.setdefault((part["split"], part["data"]["scene"]), []).append(part["data"])
-        for (split, scene), items in scenes.items():
-            base = self._folder(self.out / split / f"{scene:06d}")
-            for name, key in (("scene_camera", "camera"), ("scene_gt", "gt"), ("scene_gt_info", "gt_info")):
-                doc = {str(d["im_id"]): d[key] for d in items}
-                write_file_durably(base / f"{name}.json", _json(doc), drop_cache=False)
-        used = sorted({g["obj_id"] for p in parts for g in p["data"]["gt"]})
-        self._write_models(used)
-        if parts:
-            first = parts[0]["data"]["camera"]
-            K = np.asarray(first["cam_K"]).reshape(3, 3)
-            width, height = parts[0]["data"]["size"]  # the first frame's camera; per-image K is in scene_camera
-            camera = {"cx": K[0, 2], "cy": K[1, 2], "depth_scale": first["depth_scale"], "fx": K[0, 0],
+            data = part["data"]
+            first = first or data
+            used.update(g["obj_id"] for g in data["gt"])
+            mismatched += len(data["silhouette_mismatches"])
+            for key in [k for k in open_scenes if k[1] < data["scene"]]:
+                self._write_scene(*key, open_scenes.pop(key))
+            open_scenes.setdefault((part["split"], data["scene"]), []).append(data)
+        for key, items in open_scenes.items():
+            self._write_scene(*key, items)
+        self._write_models(sorted(used))
+        if first is not None:
+            K = np.asarray(first["camera"]["cam_K"]).reshape(3, 3)
+            width, height = first["size"]  # the first frame's camera; per-image K is in scene_camera
+            camera = {"cx": K[0, 2], "cy": K[1, 2], "depth_scale": first["camera"]["depth_scale"], "fx": K[0, 0],
                       "fy": K[1, 1], "height": height, "width": width}
             write_file_durably(self.out / "camera.json", _json(camera), drop_cache=False)
-        mismatched = sum(len(p["data"]["silhouette_mismatches"]) for p in parts)
-        return {"models": used, "frames_per_scene": FRAMES_PER_SCENE, "silhouette_mismatches": mismatched}
+        return {"models": sorted(used), "frames_per_scene": FRAMES_PER_SCENE, "silhouette_mismatches": mismatched}
+
+    def _write_scene(self, split: str, scene: int, items: list[dict]) -> None:
+        base = self._folder(self.out / split / f"{scene:06d}")
+        for name, key in (("scene_camera", "camera"), ("scene_gt", "gt"), ("scene_gt_info", "gt_info")):
+            doc = {str(d["im_id"]): d[key] for d in items}
+            write_file_durably(base / f"{name}.json", _json(doc), drop_cache=False)
 
     def _write_models(self, obj_ids: list[int]) -> None:
         folder = self._folder(self.out / "models")

@@ -5,8 +5,8 @@ complete), ``parts.jsonl`` (one line per exported frame: frame, split, labels ch
 the format's per-frame record) and the format's files. Per-frame files are written once and never rewritten;
 the aggregate files (COCO JSON, BOP scene JSONs, ``data.yaml``, ImageSets) are written by ``finalize`` from the
 parts, so re-running an export (or resuming a stopped one) exports only frames without an up-to-date part and
-assembles everything again in O(frames). ``parts.jsonl`` is appended without fsync: exports are derived data and
-a lost tail is re-exported from the dataset on the next run.
+assembles everything again in O(frames) time and O(1) memory per frame (``parts.py``). ``parts.jsonl`` is
+appended without fsync: exports are derived data and a lost tail is re-exported from the dataset on the next run.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .bop import BopExporter
 from .coco import CocoExporter
 from .common import DatasetInfo, ExportError, ExportSettings, FrameSource
 from .kitti import KittiExporter
+from .parts import PartsIndex, complete_length, encode_part
 from .yolo import YoloExporter
 
 EXPORTERS = {"coco": CocoExporter, "yolo": YoloExporter, "kitti": KittiExporter, "bop": BopExporter}
@@ -98,26 +99,21 @@ class Export:
                 dropped[reason] = dropped.get(reason, 0) + 1
         split = self.settings.split.assign(self.dataset.seed, src.index)
         data = self.exporter.frame(src, split, kept)
-        line = {"frame": src.index, "split": split, "labels_sha256": src.labels_sha256, "kept": len(kept),
-                "dropped": dropped, "data": data}
-        self._parts.write((json.dumps(line, separators=(",", ":")) + "\n").encode())
+        self._parts.write(encode_part(src.index, split, src.labels_sha256, len(kept), dropped, data))
         self.done[src.index] = src.labels_sha256
 
     def finalize(self, frames: Iterable[int] | None = None) -> dict:
         """Assemble the aggregate files from every part (of ``frames`` only, when given) and mark the export
         complete in ``export.json``; returns what ``export.json`` records."""
         self._parts.flush()
-        parts = self._read_parts()
-        if frames is not None:
-            wanted = set(frames)
-            parts = [p for p in parts if p["frame"] in wanted]
+        parts = PartsIndex(self.out / PARTS_NAME, frames)
         result = self.exporter.finalize(parts)
-        frames_per_split = {n: sum(1 for p in parts if p["split"] == n) for n in self.settings.split.names}
+        frames_per_split = {n: sum(1 for h in parts.headers if h.split == n) for n in self.settings.split.names}
         dropped: dict[str, int] = {}
-        for p in parts:
-            for reason, n in p["dropped"].items():
+        for h in parts.headers:
+            for reason, n in h.dropped.items():
                 dropped[reason] = dropped.get(reason, 0) + n
-        meta = {"complete": True, "frames": frames_per_split, "objects_kept": sum(p["kept"] for p in parts),
+        meta = {"complete": True, "frames": frames_per_split, "objects_kept": sum(h.kept for h in parts.headers),
                 "objects_dropped": dropped, "result": result}
         self._write_meta(meta)
         return {"out": str(self.out), **meta}
@@ -130,28 +126,13 @@ class Export:
                 "classes": [{"id": i, "name": n} for i, n in self.dataset.classes], **extra}
         write_file_durably(self.out / META_NAME, (json.dumps(meta, indent=1) + "\n").encode(), drop_cache=False)
 
-    def _read_parts(self) -> list[dict]:
-        """Every complete line of ``parts.jsonl``, the last one per frame, in frame order."""
-        path = self.out / PARTS_NAME
-        if not path.exists():
-            return []
-        by_frame = {}
-        for line in path.read_bytes().split(b"\n")[:-1]:  # an unterminated last line is a torn write: skip it
-            if line.strip():
-                part = json.loads(line)
-                by_frame[part["frame"]] = part
-        return [by_frame[k] for k in sorted(by_frame)]
-
     def _read_done(self) -> dict[int, str]:
         path = self.out / PARTS_NAME
-        if not path.exists():
-            return {}
-        data = path.read_bytes()
-        keep = data.rfind(b"\n") + 1
-        if keep < len(data):  # a torn last line from a killed run: cut it so appends start on a fresh line
+        keep = complete_length(path)
+        if path.exists() and keep < path.stat().st_size:  # a torn last line from a killed run: cut it
             with open(path, "r+b") as fh:
                 fh.truncate(keep)
-        return {p["frame"]: p["labels_sha256"] for p in self._read_parts()}
+        return {h.frame: h.labels_sha256 for h in PartsIndex(path).headers}
 
 
 def _relative(target: Path, start: Path) -> str:

@@ -65,14 +65,19 @@ def synthetic_frame(rng: np.random.Generator, index: int, width: int, height: in
         depth[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]][mask] = z
         shapes.append((u, v, a, b, z, int(mask.sum())))
     counts = np.bincount(ids.ravel(), minlength=n_objects + 1)
+    ids64 = ids.astype(np.int64)  # per-id extents in one pass, as the raster backend computes tight boxes
+    cols = np.bincount((ids64 * width + np.arange(width)).ravel(), minlength=(n_objects + 1) * width)
+    rows = np.bincount((ids64 * height + np.arange(height)[:, None]).ravel(), minlength=(n_objects + 1) * height)
+    cols = cols.reshape(n_objects + 1, width) > 0
+    rows = rows.reshape(n_objects + 1, height) > 0
     objects = []
     for k, (u, v, a, b, z, full) in enumerate(shapes):
         name, cls, cid = assets[k % len(assets)]
         pc = int(counts[k + 1])
         tight = None
         if pc:
-            rows, cols = np.nonzero(ids == k + 1)
-            tight = [float(cols.min()), float(rows.min()), float(cols.max() + 1), float(rows.max() + 1)]
+            c, r = np.flatnonzero(cols[k + 1]), np.flatnonzero(rows[k + 1])
+            tight = [float(c[0]), float(r[0]), float(c[-1] + 1), float(r[-1] + 1)]
         lx0, ly0, lx1, ly1 = u - a, v - b, u + a, v + b
         cx0, cy0, cx1, cy1 = max(lx0, 0.0), max(ly0, 0.0), min(lx1, float(width)), min(ly1, float(height))
         inside = max(cx1 - cx0, 0.0) * max(cy1 - cy0, 0.0)

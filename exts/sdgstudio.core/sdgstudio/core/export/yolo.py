@@ -9,6 +9,7 @@ line can hold by zero-width bridges, so filling the polygon (even-odd or non-zer
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,7 @@ class YoloExporter:
                   f"{', '.join(f'{n}={f:g}' for n, f in self.settings.split.parts)} (of {', '.join(names)}).\n")
         return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
-    def finalize(self, parts: list[dict]) -> dict:
+    def finalize(self, parts: Iterable[dict]) -> dict:
         for task in TASKS:
             self._folder(task)
             for split in self.settings.split.names:

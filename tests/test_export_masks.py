@@ -1,4 +1,4 @@
-"""Mask -> polygon conversion for YOLO segment: exact outlines, holes and separate parts."""
+"""Mask conversions of the exports: polygons for YOLO segment (exact outlines, holes, parts) and COCO RLE."""
 
 from __future__ import annotations
 
@@ -62,3 +62,16 @@ def test_simplification_trades_vertices_for_fidelity():
 def test_empty_mask_has_no_rings():
     assert mask_to_rings(np.zeros((5, 5), bool)) == []
     assert len(merge_rings([])) == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(arrays(bool, st.tuples(st.integers(1, 12), st.integers(1, 12))), st.integers(0, 8), st.integers(0, 8))
+def test_coco_rle_from_a_crop_equals_pycocotools_on_the_full_mask(mask, x0, y0):
+    from pycocotools import mask as mask_utils
+    from sdgstudio.core.export.coco import coco_rle
+
+    width, height = x0 + mask.shape[1] + 3, y0 + mask.shape[0] + 2
+    full = np.zeros((height, width), np.uint8, order="F")
+    full[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]] = mask
+    expected = mask_utils.encode(full)
+    assert coco_rle(mask, x0, y0, width, height) == {"size": [height, width], "counts": expected["counts"].decode()}
