@@ -32,6 +32,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/raster.py
 	$(BIN)/python bench/writer.py
+	$(BIN)/python bench/export.py
 
 clean:
 	rm -rf demo_out .pytest_cache

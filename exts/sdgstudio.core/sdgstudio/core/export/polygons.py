@@ -9,7 +9,7 @@ midpoints of those edges -- the marching-squares contour at level 0.5 of the pix
 * every pixel centre inside the mask lies inside the polygon and every other centre outside it, at least
   ``sqrt(2)/4`` ~= 0.354 px from the outline, so filling the polygon at pixel centres gives the mask back exactly;
 * straight and 45-degree staircase runs collapse to single segments (their midpoints are exactly collinear), which
-  leaves ~100 vertices for a 60-pixel-wide ellipse;
+  leaves 88 vertices for a disc 60 pixels across, 136 for one of 100;
 * optionally the outline is simplified with Douglas-Peucker at ``tolerance`` pixels. Measured on random ellipses
   (>= 400 px): tolerance 0.25 removes < 1 % of the vertices (IoU stays 1.0), 0.5 halves them (worst IoU 0.977),
   1.0 leaves a fifth (worst IoU 0.943). Exports use 0: exact polygons.
