@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/writer.py
 	$(BIN)/python bench/report.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/export.py
 
 clean:
 	rm -rf demo_out .pytest_cache

@@ -62,7 +62,7 @@ def test_every_top_level_field_is_in_exactly_one_section():
         assert wanted in titles
     output = dict(sections())["Output"]
     assert [s.key for s in output] == ["output", "seed"]
-    assert [c.key for c in output[0].children] == ["dir", "frames", "backend", "rgb_format", "formats", "rt_subframes"]
+    assert [c.key for c in output[0].children] == ["dir", "frames", "backend", "rgb_format", "formats", "rt_subframes", "export"]
 
 
 def test_specs_carry_title_unit_bounds_description_and_kind():
@@ -119,3 +119,12 @@ def test_templates_are_valid_starting_values(tabletop):
 def test_schema_paths_of_draft_paths():
     assert schema_path(("assets", 2, "library", 0, "file")) == "assets[].library[].file"
     assert schema_path(("seed",)) == "seed"
+
+
+def test_number_maps_parse_or_stay_text_for_validation():
+    from sdgstudio.ui.schema_form import parse_number_map
+
+    assert parse_number_map("train=0.8, val=0.1,test=0.1") == {"train": 0.8, "val": 0.1, "test": 0.1}
+    assert parse_number_map("") == {}
+    assert parse_number_map("train=abc") == "train=abc"
+    assert parse_number_map("=0.5") == "=0.5"

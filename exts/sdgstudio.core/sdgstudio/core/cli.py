@@ -1,4 +1,4 @@
-"""``sdgstudio`` command line: generate, render-frame, validate, schema, report, preview.
+"""``sdgstudio`` command line: generate, export, render-frame, validate, schema, report, preview.
 
 User mistakes (bad config, bad arguments, occupied output folder, a folder another run is writing) print one
 line per problem to stderr and exit with code 2, without a traceback. Failures while running (disk full,
@@ -62,8 +62,25 @@ def _frame_index(text: str) -> int:
     return value
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Argument mistakes print one line (``error: sdgstudio export: ...``) and exit 2, like every user error."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number within 0..1, got '{text}'") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number within 0..1, got {value:g}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sdgstudio", description="Labeled synthetic images for robot vision.")
+    parser = _OneLineParser(prog="sdgstudio", description="Labeled synthetic images for robot vision.")
     parser.add_argument("--version", action="version", version=f"sdgstudio {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -84,6 +101,17 @@ def _parser() -> argparse.ArgumentParser:
     frame.add_argument("--to", type=Path, help="keep the re-rendered frame in this new folder (default: compare only)")
     frame.add_argument("--check", action="store_true", help="exit 1 when any file differs from the dataset's")
     frame.add_argument("--device", default="cpu", help="Warp device for the raster backend: cpu or cuda")
+
+    exp = sub.add_parser("export", help="export a dataset to COCO, YOLO, KITTI or BOP (docs/formats.md)")
+    exp.add_argument("dataset", type=Path, help="dataset folder (holds dataset.json and manifest.jsonl)")
+    exp.add_argument("--format", required=True, help="coco, yolo, kitti or bop")
+    exp.add_argument("--split", help="e.g. train=0.8,val=0.1,test=0.1 (default: the config's output.export, else "
+                     "train=1)")
+    exp.add_argument("--min-visible", type=_fraction, help="drop objects with visible fraction below this (0..1)")
+    exp.add_argument("--min-pixels", type=_positive_int, help="drop objects with fewer visible pixels (>= 1)")
+    exp.add_argument("--max-truncation", type=_fraction, help="drop objects truncated more than this (0..1)")
+    exp.add_argument("--out", type=Path, help="export folder (default: DATASET/exports/FORMAT)")
+    exp.add_argument("--quiet", action="store_true", help="no progress bar")
 
     val = sub.add_parser("validate", help="check a config and list every problem")
     val.add_argument("config", type=Path)
@@ -188,6 +216,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         f"{summary.bytes_written / 1e6:.1f} MB, to {out} in {summary.seconds:.1f} s "
         f"({summary.frames_per_second:.1f} frames/s; renderer blocked {summary.blocked_seconds:.1f} s by the writer)"
     )
+    for fmt, export in summary.exports.items():
+        _print_export(fmt, export)
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
@@ -232,12 +262,52 @@ def _cmd_render_frame(args: argparse.Namespace) -> int:
     return EXIT_FAILURE if args.check and not result.identical else 0
 
 
-COMMANDS = {"generate": _cmd_generate, "render-frame": _cmd_render_frame, "validate": _cmd_validate,
-            "schema": _cmd_schema, "report": _cmd_report, "preview": _cmd_preview}
+def _cmd_export(args: argparse.Namespace) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    from .export import export_dataset
+
+    start = time.perf_counter()
+    bar = None  # made on the first exported frame, so an error before it prints only its own line
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="frame", disable=args.quiet, desc=f"export {args.format}", file=sys.stderr)
+        bar.update(1)
+
+    try:
+        summary = export_dataset(args.dataset, args.format, out=args.out, split=args.split,
+                                 min_visible=args.min_visible, min_pixels=args.min_pixels,
+                                 max_truncation=args.max_truncation, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    _print_export(args.format, summary, time.perf_counter() - start)
+    return 0
+
+
+def _print_export(fmt: str, summary: dict, seconds: float | None = None) -> None:
+    frames = ", ".join(f"{name} {n}" for name, n in summary["frames"].items())
+    dropped = sum(summary["objects_dropped"].values())
+    took = f" in {seconds:.1f} s" if seconds is not None else ""
+    print(f"exported {fmt}: {sum(summary['frames'].values())} frames ({frames}), {summary['objects_kept']} objects "
+          f"kept, {dropped} dropped, to {summary['out']}{took}")
+    mismatches = summary.get("result", {}).get("silhouette_mismatches")
+    if mismatches:
+        print(f"warning: {mismatches} objects' replayed full silhouettes differ from their recorded "
+              f"unoccluded_pixel_count (was the scene's assets changed?); see docs/formats.md", file=sys.stderr)
+
+
+COMMANDS = {"generate": _cmd_generate, "export": _cmd_export, "render-frame": _cmd_render_frame,
+            "validate": _cmd_validate, "schema": _cmd_schema, "report": _cmd_report, "preview": _cmd_preview}
 
 
 def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
+    from .export import ExportError
     from .generate import RunError
     from .report import ReportError
     from .writer import WriterError
@@ -249,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in exc.lines():
             print(f"error: {line}", file=sys.stderr)
         return EXIT_USAGE
-    except (RunError, ReportError) as exc:
+    except (RunError, ReportError, ExportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except WriterError as exc:  # cannot start writing (no space for dataset.json...)

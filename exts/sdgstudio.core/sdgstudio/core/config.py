@@ -528,6 +528,28 @@ class SequenceConfig(StrictModel):
     backward_flow: bool = Field(default=False, **_meta("Backward flow", description="Also write flow from t to t-1."))
 
 
+class ExportOptions(StrictModel):
+    """Label filters and splits of the dataset exports (``output.formats`` and ``sdgstudio export``)."""
+
+    split: dict[str, float] = Field(
+        default_factory=lambda: {"train": 1.0},
+        **_meta("Split", "fraction", "Fraction of frames per split (train, val, test), summing to 1; a frame's split "
+                "comes from a hash of (seed, frame)."),
+    )
+    min_visible: float = Field(default=0.0, ge=0, le=1, **_meta("Minimum visible fraction", "0..1",
+                                                               "Drop objects less visible than this."))
+    min_pixels: int = Field(default=1, ge=1, **_meta("Minimum pixels", "px", "Drop objects with fewer visible pixels."))
+    max_truncation: float = Field(default=1.0, ge=0, le=1, **_meta("Maximum truncation", "0..1",
+                                                                  "Drop objects cut by the image border more than this."))
+
+    @field_validator("split")
+    @classmethod
+    def _split(cls, value: dict[str, float]) -> dict[str, float]:
+        from .export.common import Split
+
+        return Split.parse(value).to_json()
+
+
 class OutputConfig(StrictModel):
     dir: str = Field(default="out", **_meta("Output folder"))
     frames: int = Field(default=24, ge=1, le=100_000_000, **_meta("Frames", "frames"))
@@ -535,6 +557,7 @@ class OutputConfig(StrictModel):
     rgb_format: Literal["png", "jpg"] = Field(default="png", **_meta("RGB format"))
     formats: list[Literal["coco", "yolo", "kitti", "bop"]] = Field(default_factory=list, **_meta("Export formats"))
     rt_subframes: int = Field(default=4, ge=1, le=256, **_meta("RT subframes", "subframes", "Replicator only."))
+    export: ExportOptions = Field(default_factory=ExportOptions, **_meta("Export options"))
 
 
 class SDGConfig(StrictModel):
@@ -588,6 +611,12 @@ class SDGConfig(StrictModel):
                 raise ValueError(f"classes {missing} are used by assets but missing from 'classes'")
         else:
             self.classes = list(dict.fromkeys(used))
+        from .export.common import FORMAT_NEEDS
+
+        for fmt in self.output.formats:
+            missing = [a for a in FORMAT_NEEDS[fmt] if a not in self.annotators]
+            if missing:
+                raise ValueError(f"output.formats: {fmt} needs the annotators {missing}")
         if sum(a.count.max for a in self.assets) == 0:
             raise ValueError("every asset has count max 0: nothing to label")
         return self

@@ -193,6 +193,7 @@ class RunSummary:
     def warn(self, message: str) -> None:
         if message not in self.warnings:  # a warning repeated every frame must not grow memory
             self.warnings.append(message)
+    exports: dict[str, dict] = field(default_factory=dict)  #: format -> export summary (config output.formats)
 
     @property
     def frames_per_second(self) -> float:
@@ -279,6 +280,7 @@ def generate(
         RunError: another live run writes ``out_dir``, or it holds a dataset that cannot be (re)used.
         WriterError: a frame could not be written (disk full, permission denied); listed frames are complete.
     """
+    from .export import StreamingExport
     from .manifest import DatasetLockedError, lock_holder
     from .writer import DatasetWriter, WriterError
 
@@ -293,7 +295,14 @@ def generate(
     session = RenderSession(config, make_backend(backend, config, device))
     summary = RunSummary(out_dir=out)
     start = time.perf_counter()
-    writer = DatasetWriter(out, rgb_format=config.output.rgb_format, on_progress=on_progress)
+    exports = StreamingExport(out, list(config.output.formats))  # exports listed frames on its own thread
+
+    def progress(writer_progress: WriterProgress) -> None:
+        exports.notify()
+        if on_progress is not None:
+            on_progress(writer_progress)
+
+    writer = DatasetWriter(out, rgb_format=config.output.rgb_format, on_progress=progress)
     try:
         writer.start(dataset_info(config, backend))
     except WriterError as exc:
@@ -302,7 +311,8 @@ def generate(
         raise
     if writer.stale_lock_holder:
         summary.warn(f"took over the lock a killed run left in {out} ({writer.stale_lock_holder})")
-    with writer, _closing(session.backend):
+    with exports, writer, _closing(session.backend):
+        exports.start()
         for index in missing_frames(out, frame_indices) if resume else frame_indices:
             if should_stop is not None and should_stop():
                 break
@@ -317,6 +327,7 @@ def generate(
                 summary.warn(warning)
             if on_frame is not None:
                 on_frame(index, frame)
+    summary.exports = exports.summaries
     summary.seconds = time.perf_counter() - start
     progress = writer.progress()
     summary.bytes_written, summary.blocked_seconds = progress.bytes_written, progress.blocked_seconds

@@ -13,7 +13,7 @@ from typing import Any
 
 import omni.ui as ui
 
-from .schema_form import FieldSpec, item_template, sections, template
+from .schema_form import FieldSpec, item_template, parse_number_map, sections, template
 from .view_model import GENERAL, ConfigViewModel, KeyPath, path_text
 
 ID = "sdg:"
@@ -139,6 +139,11 @@ class ConfigForm:
             widgets.append(ui.StringField(model, identifier=f"{ID}{key}", tooltip=spec.tooltip))
             model.add_value_changed_fn(
                 lambda m, p=path: self._vm.set(p, [t.strip() for t in m.as_string.split(",") if t.strip()]))
+        elif kind == "number_map":
+            items = shown if isinstance(shown, dict) else {}
+            model = ui.SimpleStringModel(", ".join(f"{k}={v:g}" for k, v in items.items()))
+            widgets.append(ui.StringField(model, identifier=f"{ID}{key}", tooltip=spec.tooltip))
+            model.add_value_changed_fn(lambda m, p=path: self._vm.set(p, parse_number_map(m.as_string)))
         else:  # str
             model = ui.SimpleStringModel("" if shown is None else str(shown))
             widgets.append(ui.StringField(model, identifier=f"{ID}{key}", tooltip=spec.tooltip))
@@ -304,3 +309,4 @@ class ConfigForm:
             label.text = text
             label.visible = bool(text)
         return messages.get(GENERAL, "")
+

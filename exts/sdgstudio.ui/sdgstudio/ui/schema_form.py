@@ -7,7 +7,7 @@ is ``SECTIONS`` (which top-level fields share a collapsable section, in which or
 the type does not carry, e.g. the annotator names).
 
 Kinds: ``bool``, ``int``, ``float``, ``str``, ``choice`` (a Literal), ``multi_choice`` (a list of Literals),
-``string_list`` (comma-separated), ``range`` / ``int_range`` (a min/max pair), ``vec`` (a fixed-length tuple),
+``string_list`` (comma-separated), ``number_map`` (``name=value, ...``), ``range`` / ``int_range`` (a min/max pair), ``vec`` (a fixed-length tuple),
 ``model`` (nested fields), ``model_list`` (a list of models: add/remove rows), ``path_or_list`` (a folder path or a
 list of models, e.g. an asset library).
 """
@@ -153,6 +153,8 @@ def _kind_of(annotation: Any) -> dict[str, Any]:
     if origin is tuple:
         elements = [_unwrap_annotated(a) for a in args]
         return {"kind": "vec", "size": len(elements), "item_type": "int" if elements[0] is int else "float"}
+    if origin is dict:
+        return {"kind": "number_map"}
     if origin is list:
         item = _unwrap_annotated(args[0])
         if typing.get_origin(item) is Literal:
@@ -249,6 +251,8 @@ def template(spec: FieldSpec) -> Any:
         return [0] * spec.size if spec.item_type == "int" else [0.0] * spec.size
     if kind in ("model_list", "multi_choice", "string_list", "path_or_list"):
         return []
+    if kind == "number_map":
+        return {}
     if kind == "choice":
         return spec.options[0]
     if kind == "bool":
@@ -286,3 +290,16 @@ def schema_path(path: tuple) -> str:
         out += "[]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
+def parse_number_map(text: str) -> dict[str, float] | str:
+    """``"train=0.8, val=0.2"`` -> ``{"train": 0.8, "val": 0.2}``; text that does not parse is returned as is, so
+    validation shows its one-line message beside the field."""
+    result: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, number = part.partition("=")
+        try:
+            result[name.strip()] = float(number)
+        except ValueError:
+            return text
+        if not sep or not name.strip():
+            return text
+    return result
