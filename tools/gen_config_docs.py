@@ -5,6 +5,7 @@ Usage: python tools/gen_config_docs.py [--check]
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 import typing
@@ -43,7 +44,7 @@ def _models(annotation) -> list[type[BaseModel]]:
 
 
 def _type_name(annotation) -> str:
-    text = str(annotation).replace("typing.", "").replace("sdgstudio.core.config.", "")
+    text = re.sub(r"sdgstudio\.core\.config\w*\.", "", str(annotation).replace("typing.", ""))
     text = text.replace("<class '", "").replace("'>", "")
     return "range" if "Range" in text and "Vec3Range" not in text else text
 
