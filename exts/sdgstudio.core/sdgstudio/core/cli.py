@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,24 +24,25 @@ EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
+def whole_number(minimum: int, maximum: int | None = None, what: str = "a number") -> Callable[[str], int]:
+    """An argparse ``type`` accepting whole numbers ``minimum <= n`` (and ``n < maximum``), one-line messages."""
+    expected = f"{what} >= {minimum}" if maximum is None else f"{minimum} <= {what} < 2**{maximum.bit_length() - 1}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+        if value < minimum or (maximum is not None and value >= maximum):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+        return value
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"expected 0 <= seed < 2**63, got {value}")
-    return value
+positive_int = whole_number(1)
+_seed = whole_number(0, 2**63, "seed")
+_frame_index = whole_number(0, what="a frame index")
 
 
 def _frame_range(text: str) -> range:
@@ -50,16 +52,6 @@ def _frame_range(text: str) -> range:
         return parse_frame_range(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _frame_index(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a frame index >= 0, got {value}")
-    return value
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -86,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="render a labeled dataset")
     gen.add_argument("--config", required=True, type=Path, help="TOML or YAML config")
-    gen.add_argument("--frames", type=_positive_int, help="number of frames (default: output.frames)")
+    gen.add_argument("--frames", type=positive_int, help="number of frames (default: output.frames)")
     gen.add_argument("--out", type=Path, help="output folder (default: output.dir)")
     gen.add_argument("--seed", type=_seed, help="run seed (default: the config's seed)")
     gen.add_argument("--backend", choices=["raster", "replicator"], help="render backend (default: output.backend)")
@@ -108,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--split", help="e.g. train=0.8,val=0.1,test=0.1 (default: the config's output.export, else "
                      "train=1)")
     exp.add_argument("--min-visible", type=_fraction, help="drop objects with visible fraction below this (0..1)")
-    exp.add_argument("--min-pixels", type=_positive_int, help="drop objects with fewer visible pixels (>= 1)")
+    exp.add_argument("--min-pixels", type=positive_int, help="drop objects with fewer visible pixels (>= 1)")
     exp.add_argument("--max-truncation", type=_fraction, help="drop objects truncated more than this (0..1)")
     exp.add_argument("--out", type=Path, help="export folder (default: DATASET/exports/FORMAT)")
     exp.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -122,8 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="write DIR/report/index.html and report.json: statistics, coverage, samples")
     rep.add_argument("dataset", type=Path, metavar="DIR", help="dataset folder written by generate")
     rep.add_argument("--open", action="store_true", help="open the page in the default web browser")
-    rep.add_argument("--min-box", type=_positive_int, default=10, help="warn about boxes under this many pixels")
-    rep.add_argument("--samples", type=_positive_int, default=12, help="frames in the sample grid")
+    rep.add_argument("--min-box", type=positive_int, default=10, help="warn about boxes under this many pixels")
+    rep.add_argument("--samples", type=positive_int, default=12, help="frames in the sample grid")
 
     pre = sub.add_parser("preview", help="render frames with label overlays into one contact sheet, nothing else")
     pre.add_argument("--config", required=True, type=Path, help="TOML or YAML config")
@@ -132,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     pre.add_argument("--seed", type=_seed, help="run seed (default: the config's seed)")
     pre.add_argument("--backend", choices=["raster", "replicator"], help="render backend (default: output.backend)")
     pre.add_argument("--device", default="cpu", help="Warp device for the raster backend: cpu or cuda")
-    pre.add_argument("--columns", type=_positive_int, default=4, help="tiles per row")
+    pre.add_argument("--columns", type=positive_int, default=4, help="tiles per row")
     return parser
 
 

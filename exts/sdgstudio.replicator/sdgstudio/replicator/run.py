@@ -21,6 +21,8 @@ import os
 import sys
 from pathlib import Path
 
+from sdgstudio.core.cli import positive_int
+
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
@@ -49,25 +51,15 @@ def shard_frames(total: int, index: int, count: int) -> range:
     return core_shard_frames(total, index, count)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m sdgstudio.replicator.run",
                                 description="Render an SDG Studio dataset with Replicator in headless Isaac Sim.")
     p.add_argument("--config", required=True, type=Path, help="TOML or YAML config")
-    p.add_argument("--frames", type=_positive_int, help="number of frames of the whole run (default: output.frames)")
+    p.add_argument("--frames", type=positive_int, help="number of frames of the whole run (default: output.frames)")
     p.add_argument("--out", type=Path, help="output folder (default: output.dir)")
     p.add_argument("--shard", type=parse_shard, help="render only block i of N of the frames, e.g. 0/4")
     p.add_argument("--seed", type=int, help="run seed (default: the config's seed)")
-    p.add_argument("--rt-subframes", type=_positive_int, help="RTX subframes per frame (default: output.rt_subframes)")
+    p.add_argument("--rt-subframes", type=positive_int, help="RTX subframes per frame (default: output.rt_subframes)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in OUT")
     p.add_argument("--active-gpu", type=int, help="GPU to render on (SimulationApp's active_gpu; one per shard)")
     return p
