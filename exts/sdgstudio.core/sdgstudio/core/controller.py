@@ -487,9 +487,13 @@ class RunController:
             ended(self._generate(config, out, indices, backend=backend, device=self._device, resume=resume,
                                  on_frame=on_frame, should_stop=self._should_stop, on_progress=on_progress))
 
+        def on_frame_on_loop(index: int, frame: FrameData) -> None:
+            on_frame(index, frame)
+            self._poll()  # on the loop's thread already: publish each frame as it ends
+
         async def work_on_loop() -> None:
             count_kept()
-            ended(await on_loop.generate(config, out, indices, resume=resume, on_frame=on_frame,
+            ended(await on_loop.generate(config, out, indices, resume=resume, on_frame=on_frame_on_loop,
                                          before_frame=self._before_frame, on_progress=on_progress))
 
         def finished() -> bool:
@@ -559,6 +563,7 @@ class RunController:
                     with shared.lock:
                         shared.frame_done()
                         shared.add_warnings(frame.extra.get("warnings", []))
+                    self._poll()
                     try:
                         on_frame(index, frame)
                     except Exception:
