@@ -178,9 +178,11 @@ def test_shutdown_lets_the_frame_in_flight_finish_and_leaves_a_resumable_dataset
         await until(lambda: controller.progress.frames_done >= 1)
         task = controller.task
         controller.shutdown()
+        assert not controller.can_start  # the frame in flight is still being finished
         with pytest.raises(asyncio.CancelledError):
             await task
         assert controller.progress.state is RunState.IDLE
+        await until(lambda: controller.can_start)
         await until(lambda: lock_holder(out) is None)  # the run closed its dataset by itself
         for _ in range(5):
             await asyncio.sleep(0.02)

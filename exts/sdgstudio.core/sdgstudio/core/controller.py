@@ -113,7 +113,7 @@ class AsyncBackend:
             (``sdgstudio.replicator.generate.generate_async``). It awaits ``before_frame()`` before each frame and
             ends there (a resumable dataset) when that returns True.
         make_backend: ``(config) -> backend`` whose ``async render_async`` renders previews (``RenderSession``
-            ``render_async``); None: previews use the raster backend, with a warning.
+            ``render_async``); None: previews go through ``backend_factory`` in the worker thread.
     """
 
     generate: Callable[..., Awaitable[Any]]
@@ -209,7 +209,8 @@ class RunController:
 
     @property
     def can_start(self) -> bool:
-        return self._progress.state is RunState.IDLE
+        """Idle, and no run on the loop is still finishing its last frame (after ``shutdown``)."""
+        return self._progress.state is RunState.IDLE and (self._loop_work is None or self._loop_work.done())
 
     def subscribe(self, fn: Callable[[Progress], None]) -> Callable[[], None]:
         """Call ``fn(progress)`` on every change (on the loop's thread); returns the function that unsubscribes."""
