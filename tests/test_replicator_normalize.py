@@ -164,12 +164,12 @@ def test_normals_are_unit_face_the_camera_and_vanish_where_nothing_is_hit():
     assert out[3, 5].tolist() == [0.0, 0.0, 0.0]
 
 
-def test_motion_vectors_become_flow_right_and_down():
+def test_motion_vectors_point_to_the_previously_rendered_state():
     mv = np.zeros((H, W, 4), np.float32)
-    mv[..., 0], mv[..., 1] = 2.0, -3.0  # moved 2 px left and 3 px down
-    flow = flow_from_motion_vectors(mv, H, W)
+    mv[..., 0], mv[..., 1] = 0.25, -0.5  # since the previous render: moved 0.25 px left and 0.5 px down
+    flow = flow_from_motion_vectors(mv, H, W)  # so it was 0.25 px right of and 0.5 px above this pixel
     assert flow.shape == (H, W, 2)
-    assert flow[0, 0].tolist() == [-2.0, 3.0]
+    assert flow[1, 1].tolist() == [0.25, -0.5]  # (tests/test_replicator_flow.py has the rest)
 
 
 def test_semantic_ids_map_to_stable_class_ids_by_the_last_known_label():

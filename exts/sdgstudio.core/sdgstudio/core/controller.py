@@ -15,6 +15,11 @@ cannot start two runs.
 Pause parks the worker *between* frames (in ``generate``'s ``should_stop``), so no frame is skipped or rendered
 twice; Stop ends the run at the next frame boundary, the writer lists what was finished and the folder is a
 dataset that ``start`` (``resume`` semantics of ``sdgstudio generate --resume``) continues.
+
+A backend that must render on the loop itself (Replicator awaits ``rep.orchestrator.step_async``) plugs in as an
+``AsyncBackend``: its ``generate`` coroutine (and its preview backend's ``render_async``) run as a second task on
+the same loop, never in the worker thread. The same states and events apply: pause parks that task in the awaited
+``before_frame`` hook (awaiting ``tick``, so the loop keeps running), stop ends it at the next frame boundary.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -99,6 +104,25 @@ def one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class AsyncBackend:
+    """A backend that renders on the controller's event loop (Replicator inside Kit), not in the worker thread.
+
+    Attributes:
+        generate: ``async (config, out_dir, frame_indices, *, resume, on_frame, before_frame, on_progress)``
+            (``sdgstudio.replicator.generate.generate_async``). It awaits ``before_frame()`` before each frame and
+            ends there (a resumable dataset) when that returns True.
+        make_backend: ``(config) -> backend`` whose ``async render_async`` renders previews (``RenderSession``
+            ``render_async``); None: previews go through ``backend_factory`` in the worker thread.
+    """
+
+    generate: Callable[..., Awaitable[Any]]
+    make_backend: Callable[[SDGConfig], Any] | None = None
+
+
+AsyncBackends = Mapping[str, AsyncBackend] | Callable[[], Mapping[str, AsyncBackend]]
+
+
 @dataclass
 class _Shared:
     """What the worker thread reports; read by the loop thread under ``lock``."""
@@ -142,18 +166,23 @@ class RunController:
             (Kit: ``omni.kit.async_engine.run_coroutine``; default ``asyncio.ensure_future``).
         device: Warp device of the raster backend.
         backend_factory: ``(name, config, device) -> RenderBackend`` for previews (default ``make_backend``).
-        generate_fn: the run itself (default ``generate``; a backend that must render on the loop plugs in here).
+        generate_fn: the run itself in the worker thread (default ``generate``).
+        async_backends: backend name -> ``AsyncBackend`` rendering on the loop instead (the window passes
+            ``{"replicator": ...}`` when the sdgstudio.replicator extension is enabled), or a function returning
+            that mapping, asked at each start and preview.
     """
 
     def __init__(self, *, tick: Callable[[], Awaitable[Any]] | None = None,
                  spawn: Callable[[Coroutine], asyncio.Future] | None = None, device: str = "cpu",
                  backend_factory: Callable[[str, SDGConfig, str], RenderBackend] = make_backend,
-                 generate_fn: Callable[..., Any] = generate) -> None:
+                 generate_fn: Callable[..., Any] = generate, async_backends: AsyncBackends | None = None) -> None:
         self._tick = tick or (lambda: asyncio.sleep(0.02))
         self._spawn = spawn or asyncio.ensure_future
         self._device = device
         self._backend_factory = backend_factory
         self._generate = generate_fn
+        self._async_backends = async_backends
+        self._loop_work: asyncio.Future | None = None  # an AsyncBackend's run or preview, awaited by the task
         self._subscribers: dict[int, Callable[[Progress], None]] = {}
         self._next_id = 0
         self._progress = Progress()
@@ -180,7 +209,8 @@ class RunController:
 
     @property
     def can_start(self) -> bool:
-        return self._progress.state is RunState.IDLE
+        """Idle, and no run on the loop is still finishing its last frame (after ``shutdown``)."""
+        return self._progress.state is RunState.IDLE and (self._loop_work is None or self._loop_work.done())
 
     def subscribe(self, fn: Callable[[Progress], None]) -> Callable[[], None]:
         """Call ``fn(progress)`` on every change (on the loop's thread); returns the function that unsubscribes."""
@@ -211,9 +241,10 @@ class RunController:
         indices = list(range(count)) if isinstance(count, int) else list(count)
         resume = (out / "dataset.json").is_file() if resume is None else resume
         name = backend or config.output.backend
+        on_loop = self.async_backend(name)
         self._begin(Progress(state=RunState.RUNNING, activity="generate", frames_total=len(indices), out_dir=out,
                              resumed=resume))
-        self._launch(self._run_generate(config, out, indices, name, resume))
+        self._launch(self._run_generate(config, out, indices, name, resume, on_loop))
         return True
 
     def preview(self, config: SDGConfig, frame_indices: Iterable[int], *,
@@ -224,9 +255,21 @@ class RunController:
         if not self.can_start:
             return False
         indices = list(frame_indices)
+        name = backend or config.output.backend
+        on_loop = self.async_backend(name)
         self._begin(Progress(state=RunState.PREVIEWING, activity="preview", frames_total=len(indices)))
-        self._launch(self._run_preview(config, indices, seed, backend or config.output.backend, on_frame))
+        if on_loop is not None and on_loop.make_backend is not None:
+            self._launch(self._run_preview_on_loop(on_loop, config, indices, seed, on_frame))
+        else:
+            self._launch(self._run_preview(config, indices, seed, name, on_frame))
         return True
+
+    def async_backend(self, name: str) -> AsyncBackend | None:
+        """The ``AsyncBackend`` that renders ``name`` on the loop, if one was given (else the worker thread runs)."""
+        backends = self._async_backends
+        if callable(backends):
+            backends = backends()
+        return (backends or {}).get(name)
 
     def pause(self) -> bool:
         if self._progress.state is not RunState.RUNNING:
@@ -287,6 +330,20 @@ class RunController:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdgstudio-run")
         return self._executor
 
+    async def _before_frame(self) -> bool:
+        """Awaited on the loop before each frame of an ``AsyncBackend``: parks while paused (awaiting ticks, so the
+        loop keeps running), True once stopped."""
+        if not self._running.is_set() and not self._stop.is_set():
+            shared = self._shared
+            with shared.lock:
+                shared.parked = True
+            self._poll()
+            while not self._running.is_set() and not self._stop.is_set():
+                await self._tick()
+            with shared.lock:
+                shared.parked = False
+        return self._stop.is_set()
+
     def _should_stop(self) -> bool:
         """Asked by the worker before each frame: parks while paused, True once stopped."""
         if not self._running.is_set() and not self._stop.is_set():
@@ -341,17 +398,50 @@ class RunController:
             raise
         return future.result()
 
+    async def _await_loop(self, work: Callable[[], Coroutine], on_tick: Callable[[], None] | None = None) -> Any:
+        """Run ``work()`` as a second task on this loop (an ``AsyncBackend``), polling progress once per tick.
+
+        Cancelling the controller's task (``shutdown``) stops that work at its next frame boundary instead of
+        cancelling it mid-frame: it finishes the frame and closes its dataset, as the worker thread does.
+        """
+        task = asyncio.ensure_future(work())
+        self._loop_work = task
+        task.add_done_callback(self._loop_work_done)
+        try:
+            while not task.done():
+                await self._tick()
+                if on_tick is not None:
+                    on_tick()
+                self._poll()
+        except asyncio.CancelledError:
+            self._stop.set()
+            self._running.set()
+            raise
+        return task.result()
+
+    def _loop_work_done(self, task: asyncio.Future) -> None:
+        """Retrieve the outcome of loop work whose awaiting task was cancelled (else asyncio logs it as lost)."""
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and self._task is not None and self._task.cancelled():
+            _log.warning("the %s ended with an error after shutdown: %s", self._progress.activity, one_line(exc))
+
     def _finish(self, outcome: Outcome, error: str | None = None) -> None:
         self._poll()
         self._set(state=RunState.IDLE, outcome=outcome, last_error=error, frames_per_second=0.0, parked=False,
                   eta_seconds=None if outcome is not Outcome.COMPLETED else 0.0, queue_depth=0)
 
     async def _run(self, work: Callable[[], Any], finished: Callable[[], bool],
-                   on_tick: Callable[[], None] | None = None) -> None:
-        """Run ``work`` in the worker thread; whatever happens, end IDLE with an outcome (and one-line error)."""
+                   on_tick: Callable[[], None] | None = None, *, on_loop: bool = False) -> None:
+        """Run ``work`` in the worker thread (``on_loop``: the coroutine ``work()`` on this loop); whatever happens,
+        end IDLE with an outcome (and one-line error)."""
         outcome, error = Outcome.FAILED, None
         try:
-            await self._await_worker(work, on_tick)
+            if on_loop:
+                await self._await_loop(work, on_tick)
+            else:
+                await self._await_worker(work, on_tick)
             if on_tick is not None:
                 on_tick()
             outcome = Outcome.COMPLETED if finished() else Outcome.STOPPED
@@ -367,7 +457,7 @@ class RunController:
             self._finish(outcome, error)
 
     def _run_generate(self, config: SDGConfig, out: Path, indices: list[int], backend: str,
-                      resume: bool) -> Coroutine:
+                      resume: bool, on_loop: AsyncBackend | None = None) -> Coroutine:
         shared = self._shared
 
         def on_frame(_index: int, frame: FrameData) -> None:
@@ -379,7 +469,7 @@ class RunController:
             with shared.lock:
                 shared.queue_depth = int(writer_progress.queue_depth)
 
-        def work() -> None:
+        def count_kept() -> None:
             if resume:
                 from .generate import check_resumable
                 from .manifest import listed_frames
@@ -388,15 +478,31 @@ class RunController:
                 kept = len(listed_frames(out) & set(indices))
                 with shared.lock:
                     shared.frames_before = kept
-            summary = self._generate(config, out, indices, backend=backend, device=self._device, resume=resume,
-                                     on_frame=on_frame, should_stop=self._should_stop, on_progress=on_progress)
+
+        def ended(summary: Any) -> None:
             with shared.lock:
                 shared.add_warnings(getattr(summary, "warnings", []))
+
+        def work() -> None:
+            count_kept()
+            ended(self._generate(config, out, indices, backend=backend, device=self._device, resume=resume,
+                                 on_frame=on_frame, should_stop=self._should_stop, on_progress=on_progress))
+
+        def on_frame_on_loop(index: int, frame: FrameData) -> None:
+            on_frame(index, frame)
+            self._poll()  # on the loop's thread already: publish each frame as it ends
+
+        async def work_on_loop() -> None:
+            count_kept()
+            ended(await on_loop.generate(config, out, indices, resume=resume, on_frame=on_frame_on_loop,
+                                         before_frame=self._before_frame, on_progress=on_progress))
 
         def finished() -> bool:
             with shared.lock:
                 return shared.frames_before + shared.frames_this_run >= len(indices)
 
+        if on_loop is not None:
+            return self._run(work_on_loop, finished, on_loop=True)
         return self._run(work, finished)
 
     def _run_preview(self, config: SDGConfig, indices: list[int], seed: int | None, backend: str,
@@ -439,3 +545,40 @@ class RunController:
                 return shared.frames_this_run >= len(indices)
 
         return self._run(work, finished, deliver)
+
+    def _run_preview_on_loop(self, on_loop: AsyncBackend, config: SDGConfig, indices: list[int], seed: int | None,
+                             on_frame: Callable[[int, FrameData], None]) -> Coroutine:
+        """A preview through an ``AsyncBackend``'s backend (``render_async``) on this loop; nothing is written."""
+        from .generate import RenderSession
+
+        shared = self._shared
+
+        async def work() -> None:
+            backend = on_loop.make_backend(config)
+            try:
+                session = RenderSession(config, backend)
+                for index in indices:
+                    if await self._before_frame():
+                        break
+                    _params, frame = await session.render_async(index, seed)
+                    with shared.lock:
+                        shared.frame_done()
+                        shared.add_warnings(frame.extra.get("warnings", []))
+                    self._poll()
+                    try:
+                        on_frame(index, frame)
+                    except Exception:
+                        _log.warning("the preview frame callback raised", exc_info=True)
+                finish = getattr(backend, "finish_async", None)
+                if finish is not None:
+                    await finish()
+            finally:
+                close = getattr(backend, "close", None)
+                if close is not None:
+                    close()
+
+        def finished() -> bool:
+            with shared.lock:
+                return shared.frames_this_run >= len(indices)
+
+        return self._run(work, finished, on_loop=True)

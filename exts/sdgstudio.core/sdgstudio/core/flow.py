@@ -89,13 +89,18 @@ def _rotation_vector(r: np.ndarray) -> np.ndarray:
 
 def object_velocities(frame: FrameData, later: FrameData, dt: float) -> dict[str, tuple[list[float], list[float]]]:
     """prim path -> (linear m/s, angular rad/s) in the camera frame at t, by finite difference over ``dt`` s."""
-    later_by_path = {o.prim_path: o for o in later.objects}
+    return velocities_from_poses(frame, {o.prim_path: o.pose_in_camera for o in later.objects}, dt)
+
+
+def velocities_from_poses(frame: FrameData, later_poses: dict[str, np.ndarray],
+                          dt: float) -> dict[str, tuple[list[float], list[float]]]:
+    """As ``object_velocities``, with the poses in the camera frame at t+1 given by prim path (rigid 4x4)."""
     result = {}
     for obj in frame.objects:
-        other = later_by_path.get(obj.prim_path)
-        if other is None:
+        p1 = later_poses.get(obj.prim_path)
+        if p1 is None:
             continue
-        p0, p1 = obj.pose_in_camera, other.pose_in_camera
+        p0 = obj.pose_in_camera
         linear = (p1[:3, 3] - p0[:3, 3]) / dt
         angular = _rotation_vector(p1[:3, :3] @ p0[:3, :3].T) / dt
         result[obj.prim_path] = (linear.tolist(), angular.tolist())
@@ -114,3 +119,33 @@ def flow_summary(flow: np.ndarray) -> dict:
         "p95_px": round(float(np.percentile(magnitude, 95)), 4),
         "max_px": round(float(magnitude.max()), 4),
     }
+
+
+def _rigid(m: np.ndarray) -> np.ndarray:
+    """A 4x4 transform with any scale removed (the raster backend's rule for poses)."""
+    scale = np.linalg.norm(m[:3, :3], axis=0)
+    u, _, vt = np.linalg.svd(m[:3, :3] / np.where(scale > 0, scale, 1.0))
+    out = np.eye(4)
+    out[:3, :3], out[:3, 3] = u @ vt, m[:3, 3]
+    return out
+
+
+def poses_in_camera(stage, camera_path: str, prim_paths: list[str]) -> dict[str, np.ndarray]:
+    """prim path -> rigid pose in the OpenCV camera frame, read from the stage as it is posed now (no render).
+
+    What a backend's ``pose_in_camera`` is (camera and object transforms without scale), for backends that
+    supply flow themselves: the state t+1 is posed, its poses read, and velocities follow with no extra render.
+    """
+    from pxr import Usd, UsdGeom
+
+    from .frame import USD_TO_OPENCV
+
+    cache = UsdGeom.XformCache(Usd.TimeCode.Default())
+    cam = np.array(cache.GetLocalToWorldTransform(stage.GetPrimAtPath(camera_path)), dtype=np.float64).T
+    world_to_cam = np.linalg.inv(_rigid(cam) @ USD_TO_OPENCV)
+    out = {}
+    for path in prim_paths:
+        prim = stage.GetPrimAtPath(path)
+        if prim.IsValid():
+            out[path] = world_to_cam @ _rigid(np.array(cache.GetLocalToWorldTransform(prim), dtype=np.float64).T)
+    return out

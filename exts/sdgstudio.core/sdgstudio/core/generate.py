@@ -16,7 +16,7 @@ from pxr import Usd
 
 from . import __version__
 from .config import SDGConfig, config_to_dict
-from .flow import flow_summary, object_velocities, optical_flow
+from .flow import flow_summary, object_velocities, optical_flow, poses_in_camera, velocities_from_poses
 from .frame import FrameData
 from .sampler import FrameParams, camera_path, sample_frame_params, sample_sequence_step
 from .sensors import DEPTH_NOISE_STREAM, simulate_depth_sensor
@@ -33,7 +33,11 @@ class RenderBackend(Protocol):
 
     * ``build_stage(config) -> Usd.Stage``: the stage to render; ``RenderSession`` uses it instead of a fresh
       in-memory stage (Replicator renders the live ``omni.usd`` stage, so the scene is built there);
-    * ``async render_async(...)``: the same as ``render`` without blocking Kit's event loop.
+    * ``async render_async(...)``: the same as ``render`` without blocking Kit's event loop;
+    * ``supplies_flow = True``: the backend renders ``optical_flow`` itself (Replicator: ``motion_vectors``).
+      ``RenderSession`` then keeps ``optical_flow`` in the annotators it asks for and passes
+      ``motion=MotionStates`` to ``render`` / ``render_async`` so the backend can pose the neighbouring states;
+      it does not render them itself (``RenderSession._add_motion`` is the path of backends without flow).
     """
 
     def render(
@@ -75,6 +79,32 @@ def _replicator_backend(config: SDGConfig) -> RenderBackend:
     return backend.ReplicatorBackend(class_names=list(config.classes), rt_subframes=config.output.rt_subframes)
 
 
+@dataclass
+class MotionStates:
+    """The states around frame t that a backend supplying flow renders (``RenderBackend.supplies_flow``).
+
+    ``pose_next()`` / ``pose_previous()`` put the stage in the sequence's state at t+1 / t-1 (``previous`` is None
+    unless ``sequence.backward_flow``), ``pose_current()`` puts it back in frame t's state. The backend must leave
+    the stage in frame t's state.
+    """
+
+    stage: Usd.Stage
+    current: FrameParams
+    next: FrameParams
+    previous: FrameParams | None = None
+
+    def pose_next(self) -> None:
+        apply_frame_params(self.stage, self.next)
+
+    def pose_previous(self) -> None:
+        if self.previous is None:
+            raise ValueError("no previous state: sequence.backward_flow is off")
+        apply_frame_params(self.stage, self.previous)
+
+    def pose_current(self) -> None:
+        apply_frame_params(self.stage, self.current)
+
+
 class RenderSession:
     """One stage built from the config plus one backend; renders frame k of seed s on demand."""
 
@@ -89,10 +119,14 @@ class RenderSession:
         self.camera_path = camera_path(config)
         self.sensor = config.depth_sensor if config.depth_sensor.enabled else None
         self.flow = "optical_flow" in self.annotators
+        #: the backend renders the flow itself (Replicator's motion_vectors); else ``_add_motion`` renders t+1
+        self.backend_flow = self.flow and bool(getattr(backend, "supplies_flow", False))
         # The depth sensor model needs the exact depth and normals, flow the depth and ids, written or not.
         self.render_annotators = (self.annotators - {"optical_flow"}) | ({"depth", "normals"} if self.sensor else set())
         if self.flow:
             self.render_annotators |= {"depth", "instance_segmentation"}
+        if self.backend_flow:
+            self.render_annotators.add("optical_flow")
 
     def apply(self, frame_index: int, seed: int | None = None) -> FrameParams:
         """Put the stage in frame ``frame_index``'s randomized state (what the UI scrubber shows)."""
@@ -103,9 +137,30 @@ class RenderSession:
     def render(self, frame_index: int, seed: int | None = None) -> tuple[FrameParams, FrameData]:
         params = self.apply(frame_index, seed)
         frame = self.backend.render(
-            self.stage, self.camera_path, tuple(self.config.camera.resolution), self.render_annotators, frame_index
+            self.stage, self.camera_path, tuple(self.config.camera.resolution), self.render_annotators, frame_index,
+            **self.motion_kwargs(params),
         )
         return params, self.finish_frame(params, frame)
+
+    async def render_async(self, frame_index: int, seed: int | None = None) -> tuple[FrameParams, FrameData]:
+        """``render`` through the backend's ``render_async`` (a backend that renders on Kit's loop)."""
+        params = self.apply(frame_index, seed)
+        frame = await self.backend.render_async(
+            self.stage, self.camera_path, tuple(self.config.camera.resolution), self.render_annotators, frame_index,
+            **self.motion_kwargs(params),
+        )
+        return params, self.finish_frame(params, frame)
+
+    def motion_kwargs(self, params: FrameParams) -> dict:
+        """``{"motion": MotionStates}`` for a backend that supplies flow, else nothing (other backends' ``render``
+        takes no such argument)."""
+        if not self.backend_flow:
+            return {}
+        seq = self.config.sequence
+        sequence, step = divmod(params.frame, seq.length)
+        later = sample_sequence_step(self.config, params.seed, sequence, step + 1)
+        earlier = sample_sequence_step(self.config, params.seed, sequence, step - 1) if seq.backward_flow else None
+        return {"motion": MotionStates(self.stage, params, later, earlier)}
 
     def finish_frame(self, params: FrameParams, frame: FrameData) -> FrameData:
         """Post-process a backend's frame of ``params``: depth-sensor model, unrequested layers dropped, warnings.
@@ -117,7 +172,9 @@ class RenderSession:
             frame.depth_sensor = simulate_depth_sensor(
                 frame.depth, frame.normals, frame.camera, self.sensor, params.seed, params.frame
             )
-        if self.flow:
+        if self.backend_flow:
+            self._add_velocities(frame, params)
+        elif self.flow:
             self._add_motion(frame, params)
         for layer in ("depth", "normals", "instance_segmentation"):
             if layer not in self.annotators:
@@ -160,6 +217,25 @@ class RenderSession:
             earlier = self._render_state(sample_sequence_step(self.config, params.seed, sequence, step - 1))
             frame.optical_flow_backward = optical_flow(frame, earlier)
         apply_frame_params(self.stage, params)
+
+    def _add_velocities(self, frame: FrameData, params: FrameParams) -> None:
+        """For a backend that supplied the flow: its summary, and object velocities from the stage posed at t+1
+        (poses only, nothing rendered); the stage is put back in frame t's state."""
+        if frame.optical_flow is None:
+            raise RunError(f"the {getattr(self.backend, 'name', 'render')} backend supplied no optical flow")
+        frame.extra["optical_flow"] = flow_summary(frame.optical_flow)
+        seq = self.config.sequence
+        sequence, step = divmod(frame.index, seq.length)
+        apply_frame_params(self.stage, sample_sequence_step(self.config, params.seed, sequence, step + 1))
+        try:
+            later = poses_in_camera(self.stage, self.camera_path, [o.prim_path for o in frame.objects])
+        finally:
+            apply_frame_params(self.stage, params)
+        velocities = velocities_from_poses(frame, later, 1.0 / seq.frame_rate)
+        for obj in frame.objects:
+            velocity = velocities.get(obj.prim_path)
+            if velocity is not None:
+                obj.linear_velocity, obj.angular_velocity = (tuple(v) for v in velocity)
 
     def save_stage(self, path: Path | str) -> None:
         save_stage(self.stage, path)

@@ -12,9 +12,19 @@ render overwrites, and our writer keeps frames), ``scene.read_scene`` on the sta
 ``render`` (synchronous, for ``sdgstudio.core.generate`` under Isaac Sim's ``SimulationApp``) steps with
 ``rep.orchestrator.step``; inside an extension Replicator refuses synchronous steps, so Kit code awaits
 ``render_async`` (``generate.generate_async`` does).
+
+**Optical flow** (``supplies_flow``): ``motion_vectors`` holds, per pixel of a render, the vector to where its
+surface point was in the *previous* render (``normalize.flow_from_motion_vectors``). So after the frame's own step
+the backend renders the sequence's state t+1 (one subframe), poses state t again and renders it (one subframe):
+that render's ``motion_vectors`` is the forward flow t -> t+1 at frame t's pixels. With ``sequence.backward_flow``
+the same with state t-1. One subframe each, because with several subframes of an unchanged stage the last one's
+motion would be that of the unchanged stage (nothing). Three steps per frame (five with backward flow) instead of
+one; ``RenderSession`` passes the states (``MotionStates``) and renders nothing itself.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import carb.settings
 import omni.replicator.core as rep
@@ -22,15 +32,20 @@ import omni.usd
 from pxr import Usd
 from sdgstudio.core.config import SDGConfig
 from sdgstudio.core.frame import FrameData
-from sdgstudio.core.generate import RunError
+from sdgstudio.core.generate import MotionStates, RunError
 from sdgstudio.core.stage import build_stage
 
-from .normalize import frame_from_payloads
+from .normalize import DEFAULT_MOTION_VECTOR_UNITS, MOTION_VECTOR_UNITS, frame_from_payloads
 from .plan import replicator_annotators
 from .scene import read_scene
 
 CAPTURE_ON_PLAY = "/omni/replicator/captureOnPlay"
 RENDER_PRODUCT_NAME = "SDGStudio"
+#: Units of ``motion_vectors`` (``normalize.MOTION_VECTOR_UNITS``; "pixels" unless this setting says otherwise).
+MOTION_VECTOR_UNITS_SETTING = "/exts/sdgstudio.replicator/motionVectorUnits"
+MOTION_VECTORS = "motion_vectors"
+#: Subframes of each step that renders a neighbouring state or captures the motion vectors (module docstring).
+MOTION_RT_SUBFRAMES = 1
 
 
 def build_on_live_stage(config: SDGConfig) -> Usd.Stage:
@@ -48,13 +63,20 @@ class ReplicatorBackend:
     """Renders with Replicator on the live stage; ``render_async`` inside Kit, ``render`` under SimulationApp."""
 
     name = "replicator"
+    supplies_flow = True  #: ``optical_flow`` comes from ``motion_vectors`` (module docstring)
 
     def __init__(self, class_names: list[str], rt_subframes: int = 4, delta_time: float = 0.0,
-                 render_product_name: str = RENDER_PRODUCT_NAME) -> None:
+                 render_product_name: str = RENDER_PRODUCT_NAME, motion_vector_units: str | None = None) -> None:
         self.class_names = list(class_names)
         self.rt_subframes = int(rt_subframes)
         self.delta_time = float(delta_time)  #: seconds the timeline advances per step (0: frames are stills)
         self.render_product_name = render_product_name
+        units = motion_vector_units or carb.settings.get_settings().get(MOTION_VECTOR_UNITS_SETTING) \
+            or DEFAULT_MOTION_VECTOR_UNITS
+        if units not in MOTION_VECTOR_UNITS:
+            raise RunError(f"motion vector units '{units}' ({MOTION_VECTOR_UNITS_SETTING}) unknown; expected one of "
+                           f"{sorted(MOTION_VECTOR_UNITS)}")
+        self.motion_vector_units = str(units)
         self._render_product = None
         self._annotators: dict = {}  # Replicator annotator name -> attached Annotator
         self._key: tuple | None = None
@@ -85,28 +107,82 @@ class ReplicatorBackend:
             self._annotators[spec.name] = annotator.attach(self._render_product)
         self._key = key
 
+    @classmethod
+    def for_config(cls, config: SDGConfig) -> ReplicatorBackend:
+        """The backend a run of ``config`` uses (its class list and ``output.rt_subframes``)."""
+        return cls(list(config.classes), rt_subframes=config.output.rt_subframes)
+
     async def render_async(self, stage: Usd.Stage, camera_path: str, resolution: tuple[int, int],
-                           annotators: set[str], frame_index: int) -> FrameData:
+                           annotators: set[str], frame_index: int, motion: MotionStates | None = None) -> FrameData:
         """Render the stage as it is now; Kit's loop keeps running while Replicator renders the subframes."""
         self.prepare(camera_path, resolution, annotators)
         await rep.orchestrator.step_async(rt_subframes=self.rt_subframes, delta_time=self.delta_time)
-        return self._collect(stage, camera_path, annotators, frame_index)
+        payloads = self._read(exclude=MOTION_VECTORS)
+        backward = None
+        if "optical_flow" in annotators:
+            motion = self._need_motion(motion)
+            payloads[MOTION_VECTORS] = await self._motion_vectors_async(motion.pose_next, motion.pose_current)
+            if motion.previous is not None:
+                backward = await self._motion_vectors_async(motion.pose_previous, motion.pose_current)
+        return self._frame(stage, payloads, camera_path, annotators, frame_index, backward)
 
     def render(self, stage: Usd.Stage, camera_path: str, resolution: tuple[int, int], annotators: set[str],
-               frame_index: int) -> FrameData:
+               frame_index: int, motion: MotionStates | None = None) -> FrameData:
         """Synchronous render: only under SimulationApp (``python -m sdgstudio.replicator.run``)."""
         self.prepare(camera_path, resolution, annotators)
+        self._step(self.rt_subframes)
+        payloads = self._read(exclude=MOTION_VECTORS)
+        backward = None
+        if "optical_flow" in annotators:
+            motion = self._need_motion(motion)
+            payloads[MOTION_VECTORS] = self._motion_vectors(motion.pose_next, motion.pose_current)
+            if motion.previous is not None:
+                backward = self._motion_vectors(motion.pose_previous, motion.pose_current)
+        return self._frame(stage, payloads, camera_path, annotators, frame_index, backward)
+
+    def _step(self, rt_subframes: int) -> None:
         try:
-            rep.orchestrator.step(rt_subframes=self.rt_subframes, delta_time=self.delta_time)
+            rep.orchestrator.step(rt_subframes=rt_subframes, delta_time=self.delta_time)
         except rep.orchestrator.OrchestratorError as exc:
             raise RunError(f"Replicator refused a synchronous step ({exc}); inside Kit use "
                            "sdgstudio.replicator.generate.generate_async") from None
-        return self._collect(stage, camera_path, annotators, frame_index)
 
-    def _collect(self, stage: Usd.Stage, camera_path: str, annotators: set[str], frame_index: int) -> FrameData:
-        payloads = {name: ann.get_data(do_array_copy=True) for name, ann in self._annotators.items()}
+    @staticmethod
+    def _need_motion(motion: MotionStates | None) -> MotionStates:
+        if motion is None:
+            raise RunError("optical_flow with the replicator backend needs the neighbouring states of the frame "
+                           "(render through sdgstudio.core.generate.RenderSession, which passes them)")
+        return motion
+
+    async def _motion_vectors_async(self, pose_other: Callable[[], None], pose_back: Callable[[], None]):
+        """Render the other state, then frame t's state again: the second render's motion vectors point from
+        frame t's pixels to the other state (one subframe each, module docstring)."""
+        pose_other()
+        try:
+            await rep.orchestrator.step_async(rt_subframes=MOTION_RT_SUBFRAMES, delta_time=self.delta_time)
+        finally:
+            pose_back()
+        await rep.orchestrator.step_async(rt_subframes=MOTION_RT_SUBFRAMES, delta_time=self.delta_time)
+        return self._annotators[MOTION_VECTORS].get_data(do_array_copy=True)
+
+    def _motion_vectors(self, pose_other: Callable[[], None], pose_back: Callable[[], None]):
+        pose_other()
+        try:
+            self._step(MOTION_RT_SUBFRAMES)
+        finally:
+            pose_back()
+        self._step(MOTION_RT_SUBFRAMES)
+        return self._annotators[MOTION_VECTORS].get_data(do_array_copy=True)
+
+    def _read(self, exclude: str = "") -> dict:
+        return {name: ann.get_data(do_array_copy=True) for name, ann in self._annotators.items() if name != exclude}
+
+    def _frame(self, stage: Usd.Stage, payloads: dict, camera_path: str, annotators: set[str], frame_index: int,
+               backward_motion_vectors=None) -> FrameData:
         scene = read_scene(stage, self.class_names)
-        return frame_from_payloads(payloads, scene, self.class_names, annotators, frame_index, str(camera_path))
+        return frame_from_payloads(payloads, scene, self.class_names, annotators, frame_index, str(camera_path),
+                                   motion_vector_units=self.motion_vector_units,
+                                   backward_motion_vectors=backward_motion_vectors)
 
     async def finish_async(self) -> None:
         """Let Replicator finish the frames it scheduled (STEPPED -> STOPPED), then release everything."""

@@ -5,14 +5,19 @@ stream to the ``DatasetWriter``; ``dataset.json`` says ``"backend": "replicator"
 frame is ``await backend.render_async(...)``, so Kit keeps updating (UI, viewport) while RTX renders, as Isaac's
 Synthetic Data Recorder does. Run it as a kept task (``asyncio.ensure_future``) and cancel that task to stop:
 frames the manifest lists stay complete. The render product and annotators are released however it ends.
+
+To pause without blocking the loop, pass ``before_frame``: it is awaited before each frame and returns True to
+stop there (the SDG Studio window's ``RunController`` parks in it while paused). ``async_backend()`` is what the
+window hands the controller: this generator plus the backend its previews render with.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pxr import Usd
 from sdgstudio.core.config import SDGConfig
@@ -27,6 +32,12 @@ from sdgstudio.core.generate import (
 )
 from sdgstudio.core.writer import DatasetWriter, WriterError
 
+if TYPE_CHECKING:
+    from sdgstudio.core.controller import AsyncBackend
+    from sdgstudio.core.writer import WriterProgress
+
+    from .backend import ReplicatorBackend
+
 BACKEND_NAME = "replicator"
 
 
@@ -40,12 +51,16 @@ async def generate_async(
     stage: Usd.Stage | None = None,
     on_frame: Callable[[int, FrameData], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    before_frame: Callable[[], Awaitable[bool]] | None = None,
+    on_progress: Callable[[WriterProgress], None] | None = None,
 ) -> RunSummary:
     """Render ``frame_indices`` of ``config`` into ``out_dir`` with Replicator, awaiting each frame.
 
     ``backend`` defaults to a ``ReplicatorBackend`` with the config's ``output.rt_subframes``. ``stage`` None builds
     the scene on the live stage (replacing its root layer); pass the live stage to render a scene already built
-    there (e.g. by the SDG Studio window, then edited by hand).
+    there (e.g. by the SDG Studio window, then edited by hand). Before each frame ``should_stop()`` and then
+    ``await before_frame()`` are asked; True from either ends the run there (a dataset ``resume`` continues).
+    ``on_progress`` gets the writer's ``WriterProgress`` (from a writer thread: keep it short).
     """
     out = Path(out_dir)
     if resume:
@@ -55,13 +70,12 @@ async def generate_async(
     if backend is None:
         from .backend import ReplicatorBackend
 
-        backend = ReplicatorBackend(list(config.classes), rt_subframes=config.output.rt_subframes)
+        backend = ReplicatorBackend.for_config(config)
     summary = RunSummary(out_dir=out)
     start = time.perf_counter()
     try:
         session = RenderSession(config, backend, stage=stage)
-        resolution = tuple(config.camera.resolution)
-        writer = DatasetWriter(out, rgb_format=config.output.rgb_format)
+        writer = DatasetWriter(out, rgb_format=config.output.rgb_format, on_progress=on_progress)
         try:
             writer.start(dataset_info(config, BACKEND_NAME))
         except WriterError as exc:  # another run holds the folder
@@ -70,14 +84,14 @@ async def generate_async(
             for index in missing_frames(out, frame_indices) if resume else frame_indices:
                 if should_stop is not None and should_stop():
                     break
-                params = session.apply(index)
-                frame = await backend.render_async(session.stage, session.camera_path, resolution,
-                                                   session.render_annotators, index)
-                frame = session.finish_frame(params, frame)
+                if before_frame is not None and await before_frame():
+                    break
+                params, frame = await session.render_async(index)
                 writer.submit(frame, session.manifest_record(params, index))
                 summary.frames_written += 1
                 summary.objects_labeled += sum(1 for o in frame.objects if o.pixel_count > 0)
-                summary.warnings.extend(params.warnings)
+                for warning in params.warnings:
+                    summary.warn(warning)
                 if on_frame is not None:
                     on_frame(index, frame)
             # the last frames are encoded and made durable off Kit's main thread
@@ -87,3 +101,18 @@ async def generate_async(
         backend.close()
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def preview_backend(config: SDGConfig) -> ReplicatorBackend:
+    """The backend the window's previews render with (on the live stage, nothing written)."""
+    from .backend import ReplicatorBackend
+
+    return ReplicatorBackend.for_config(config)
+
+
+def async_backend() -> AsyncBackend:
+    """What ``sdgstudio.core.controller.RunController(async_backends={"replicator": ...})`` takes: runs and previews
+    through Replicator on Kit's loop."""
+    from sdgstudio.core.controller import AsyncBackend
+
+    return AsyncBackend(generate=generate_async, make_backend=preview_backend)

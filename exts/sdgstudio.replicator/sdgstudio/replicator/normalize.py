@@ -34,9 +34,17 @@ result follows the conventions of ``sdgstudio.core.frame`` (the raster backend's
 * **depth** (``distance_to_image_plane``): non-finite and non-positive values become ``inf`` (no hit).
 * **normals**: xyz of the (H, W, 4) payload, renormalized, turned to face the camera, 0 where nothing is hit.
   Replicator's normals space is not documented; they are taken as world space (unconfirmed).
-* **optical flow** (``motion_vectors``): Replicator's x is positive for motion to the left and y for motion to the
-  top, so our flow (+u right, +v down) is ``-motion_vectors[..., :2]``: the motion from the previous frame to
-  this one, in pixels (units unconfirmed).
+* **optical flow** (``motion_vectors``, AOV ``TargetMotionSD``, (H, W, 4) float32, z and w unused): the RC
+  docstring says x is positive for movement to the *left* and y for movement to the *top* between the previous
+  render and this one. Read in image axes (+x right, +y down) that is ``previous position - current position``:
+  the vector from each pixel of this render to where its surface point was in the *previous* render. So
+  ``flow_from_motion_vectors`` returns ``motion_vectors[..., :2]`` times the unit's scale, and which flow that is
+  depends on what was rendered before: the backend renders state t+1 and then state t, so it is the forward flow
+  t -> t+1 (state t-1 then t: the backward flow). Units: pixels by default (the docstring's example reads -93.8 on
+  a 512-pixel render product), ``"normalized"`` (fractions of the width / height) or ``"ndc"`` ([-1, 1] across
+  the image) where a renderer turns out to use those (``MOTION_VECTOR_UNITS``; unconfirmed, docs/sequences.md).
+  Invalid (NaN), as our flow convention asks: nothing hit (from the depth payload), a non-finite vector, or a
+  target outside the image. Occlusion at the other state is not detected (Replicator reports none).
 
 Lengths stay in stage units (meters on every stage SDG Studio builds); ``metersPerSceneUnit`` other than 1 is
 recorded in ``extra["meters_per_unit"]``.
@@ -44,7 +52,7 @@ recorded in ``extra["meters_per_unit"]``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,12 +185,41 @@ def normals_from_payload(data: Any, camera: CameraData, hit: np.ndarray) -> np.n
     return n.astype(np.float32)
 
 
-def flow_from_motion_vectors(data: Any, height: int, width: int) -> np.ndarray:
-    """(H, W, 4) motion vectors (+x left, +y up) -> (H, W, 2) flow (+u right, +v down), float32 pixels."""
+#: ``motion_vectors`` units -> the scale of (x, y) to pixels, given (width, height). "pixels" is the default.
+MOTION_VECTOR_UNITS: dict[str, Callable[[int, int], tuple[float, float]]] = {
+    "pixels": lambda w, h: (1.0, 1.0),
+    "normalized": lambda w, h: (float(w), float(h)),  # 1.0 = the image's full width / height
+    "ndc": lambda w, h: (w / 2.0, h / 2.0),  # [-1, 1] spans the image
+}
+DEFAULT_MOTION_VECTOR_UNITS = "pixels"
+
+
+def flow_from_motion_vectors(data: Any, height: int, width: int, *, hit: np.ndarray | None = None,
+                             units: str = DEFAULT_MOTION_VECTOR_UNITS) -> np.ndarray:
+    """(H, W, 4) ``motion_vectors`` -> (H, W, 2) float32 flow in pixels (+u right, +v down) from each pixel of this
+    render to its surface point's position in the *previous* render (module docstring), NaN where invalid.
+
+    Args:
+        hit: (H, W) bool, where something was hit (finite depth); None: every pixel.
+        units: a key of ``MOTION_VECTOR_UNITS``.
+    """
     arr = _image(data, "motion_vectors", height, width, channels=True).astype(np.float32, copy=False)
     if arr.shape[2] < 2:
         raise PayloadError(f"motion_vectors: expected (H, W, 4) float32, got {arr.shape}")
-    return np.ascontiguousarray(-arr[..., :2]).astype(np.float32)
+    if units not in MOTION_VECTOR_UNITS:
+        raise PayloadError(f"motion_vectors: units '{units}' unknown; expected one of {sorted(MOTION_VECTOR_UNITS)}")
+    sx, sy = MOTION_VECTOR_UNITS[units](width, height)
+    flow = np.stack([arr[..., 0] * np.float32(sx), arr[..., 1] * np.float32(sy)], axis=-1).astype(np.float32)
+    v, u = np.mgrid[0:height, 0:width]
+    with np.errstate(invalid="ignore"):
+        tu, tv = u + 0.5 + flow[..., 0], v + 0.5 + flow[..., 1]
+        valid = np.all(np.isfinite(flow), axis=-1) & (tu >= 0) & (tu < width) & (tv >= 0) & (tv < height)
+    if hit is not None:
+        if np.shape(hit) != (height, width):
+            raise PayloadError(f"motion_vectors: hit mask of shape {np.shape(hit)} for a {width}x{height} image")
+        valid &= np.asarray(hit, dtype=bool)
+    flow[~valid] = np.nan
+    return flow
 
 
 def semantic_from_payload(payload: Any, class_names: list[str], height: int, width: int) -> np.ndarray:
@@ -310,11 +347,17 @@ def rigid_pose(local_to_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def frame_from_payloads(payloads: Mapping[str, Any], scene: Scene, class_names: list[str], layers: Iterable[str],
-                        frame_index: int, camera_path: str = "") -> FrameData:
+                        frame_index: int, camera_path: str = "", *,
+                        motion_vector_units: str = DEFAULT_MOTION_VECTOR_UNITS,
+                        backward_motion_vectors: Any = None) -> FrameData:
     """One ``FrameData`` from the payloads of one render product (keys: Replicator annotator names).
 
     ``layers`` are our annotator names: the image layers among them are set; labels are always filled. Needs
     ``camera_params`` and ``instance_segmentation`` (the label core); every other payload is optional.
+    ``optical_flow`` is the flow towards the state rendered before ``motion_vectors`` was captured (the backend
+    renders t+1 first, so it is t -> t+1), invalid where the depth payload (else the instance payload) says
+    nothing was hit; ``backward_motion_vectors`` (captured right after a render of t-1) gives
+    ``optical_flow_backward`` the same way.
     """
     layers = set(layers)
     for required in ("camera_params", "instance_segmentation"):
@@ -335,7 +378,11 @@ def frame_from_payloads(payloads: Mapping[str, Any], scene: Scene, class_names: 
     if "normals" in layers:
         frame.normals = normals_from_payload(_need(payloads, "normals"), camera, hit)
     if "optical_flow" in layers:
-        frame.optical_flow = flow_from_motion_vectors(_need(payloads, "motion_vectors"), H, W)
+        frame.optical_flow = flow_from_motion_vectors(_need(payloads, "motion_vectors"), H, W, hit=hit,
+                                                      units=motion_vector_units)
+        if backward_motion_vectors is not None:
+            frame.optical_flow_backward = flow_from_motion_vectors(backward_motion_vectors, H, W, hit=hit,
+                                                                   units=motion_vector_units)
     if "semantic_segmentation" in layers:
         frame.semantic_segmentation = semantic_from_payload(_need(payloads, "semantic_segmentation"), class_names, H, W)
     if "instance_segmentation" in layers:

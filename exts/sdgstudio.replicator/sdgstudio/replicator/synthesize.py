@@ -9,7 +9,8 @@ again; pytest does that against the raster backend, the Kit tier feeds them to t
 
 What cannot survive the trip, by construction of Replicator's payloads: loose boxes become whole pixels (rounded
 outwards) and truncation follows from those integer boxes; a fully occluded object's unoccluded pixel count is not
-reported (0).
+reported (0); a pixel whose flow is NaN but that hit something (occluded or leaving the image at t+1) gets a
+zero motion vector (``motion_vectors_from_flow``): Replicator has a vector there, and we do not know it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import math
 import numpy as np
 from sdgstudio.core.frame import USD_TO_OPENCV, FrameData
 
-from .normalize import BACKGROUND, UNLABELLED
+from .normalize import BACKGROUND, DEFAULT_MOTION_VECTOR_UNITS, MOTION_VECTOR_UNITS, UNLABELLED
 
 BOX2D_DTYPE = np.dtype([("semanticId", "<u4"), ("x_min", "<i4"), ("y_min", "<i4"), ("x_max", "<i4"),
                         ("y_max", "<i4"), ("occlusionRatio", "<f4")])
@@ -81,6 +82,24 @@ def _int_box(box: tuple[float, ...]) -> tuple[int, int, int, int]:
             math.ceil(box[3] - 1e-9) - 1)
 
 
+def motion_vectors_from_flow(flow: np.ndarray, units: str = DEFAULT_MOTION_VECTOR_UNITS, *,
+                             invalid: float = 0.0) -> np.ndarray:
+    """The ``motion_vectors`` payload of the render of state t made right after a render of state t+1, for our
+    forward flow t -> t+1 (the inverse of ``normalize.flow_from_motion_vectors``; see its module docstring).
+
+    x is positive to the left and y to the top for the movement from the previous render (t+1) to this one (t),
+    i.e. (x, y) = flow in image axes, divided by the unit's scale; z and w are unused (0). Replicator has a vector
+    wherever something was hit, valid for us or not; our NaN pixels (occluded or leaving the image at t+1, or
+    nothing hit) get ``invalid``.
+    """
+    H, W = flow.shape[:2]
+    sx, sy = MOTION_VECTOR_UNITS[units](W, H)
+    flow = np.where(np.isfinite(flow), flow, np.float32(invalid)).astype(np.float32)
+    mv = np.zeros((H, W, 4), np.float32)
+    mv[..., 0], mv[..., 1] = flow[..., 0] / np.float32(sx), flow[..., 1] / np.float32(sy)
+    return mv
+
+
 def payloads_from_frame(frame: FrameData, class_names: list[str], *, id_offset: int = 7,
                         horizontal_aperture: float = 20.955) -> dict[str, object]:
     """Every payload the frame implies, keyed by Replicator annotator name (needs ``frame.depth`` for the hit mask).
@@ -125,8 +144,7 @@ def payloads_from_frame(frame: FrameData, class_names: list[str], *, id_offset: 
         n[::2, ::2] *= -1.0  # some facing away: normalize turns them to the camera
         out["normals"] = np.concatenate([n, np.zeros((H, W, 1), np.float32)], axis=-1)
     if frame.optical_flow is not None:
-        flow = frame.optical_flow.astype(np.float32)
-        out["motion_vectors"] = np.concatenate([-flow, np.zeros((H, W, 2), np.float32)], axis=-1)
+        out["motion_vectors"] = motion_vectors_from_flow(frame.optical_flow)
 
     sem_of = {n: 100 + 3 * (i + 1) for i, n in enumerate(class_names)}
     id_to_labels = {sem_of[o.class_name]: {"class": o.class_name} for o in objects}

@@ -25,7 +25,7 @@ import omni.usd
 import yaml
 from omni.kit.menu.utils import MenuHelperWindow
 from omni.kit.window.filepicker import FilePickerDialog
-from sdgstudio.core.controller import Progress, RunController
+from sdgstudio.core.controller import AsyncBackend, Progress, RunController
 from sdgstudio.core.extension import builtin_scene, extension_path, raster_device
 
 from .actions import open_with_os, report_builder
@@ -40,12 +40,27 @@ PERSISTENT = "/persistent/exts/sdgstudio.ui"
 LAST_CONFIG = f"{PERSISTENT}/lastConfig"
 WINDOW_STATE = f"{PERSISTENT}/windowState"
 CONFIG_SUFFIXES = (".toml", ".yaml", ".yml")
+REPLICATOR_EXT = "sdgstudio.replicator"
 
 
 def default_output_root() -> Path:
     """Where a relative output folder of a built-in scene goes (setting ``/exts/sdgstudio.ui/outputRoot``)."""
     text = carb.settings.get_settings().get(f"{EXT_SETTINGS}/outputRoot") or ""
     return Path(text).expanduser() if text else Path.home() / "sdgstudio"
+
+
+def loop_backends() -> dict[str, AsyncBackend]:
+    """``{"replicator": ...}`` while the sdgstudio.replicator extension is enabled: runs and previews with that
+    backend render through Replicator on Kit's loop. Without it nothing: the raster backend renders in the
+    controller's worker thread, and choosing "replicator" ends the run with a one-line reason."""
+    if not omni.kit.app.get_app().get_extension_manager().is_extension_enabled(REPLICATOR_EXT):
+        return {}
+    try:
+        from sdgstudio.replicator.generate import async_backend
+    except ImportError as exc:  # enabled but broken: say so once per run, render nothing through it
+        carb.log_warn(f"SDG Studio: {REPLICATOR_EXT} is enabled but cannot be imported ({exc})")
+        return {}
+    return {"replicator": async_backend()}
 
 
 def builtin_scenes() -> list[str]:
@@ -62,7 +77,8 @@ class SdgStudioWindow(MenuHelperWindow):
         self._state = self._restore_state()
         self._vm = self._restore_config()
         self._controller = RunController(tick=omni.kit.app.get_app().next_update_async,
-                                         spawn=omni.kit.async_engine.run_coroutine, device=raster_device())
+                                         spawn=omni.kit.async_engine.run_coroutine, device=raster_device(),
+                                         async_backends=loop_backends)
         self._picker: Any = None
         self._tasks: set = set()
         self._general = ""

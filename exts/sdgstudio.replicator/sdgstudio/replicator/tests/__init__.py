@@ -2,6 +2,7 @@
 unchanged, by omni.kit.test in Isaac Sim against the real Replicator (docs/isaac-sim.md). Not collected by pytest."""
 
 from .test_extension import *  # noqa: F401,F403
+from .test_flow import *  # noqa: F401,F403
 from .test_generate import *  # noqa: F401,F403
 from .test_run import *  # noqa: F401,F403
 from .test_writer import *  # noqa: F401,F403

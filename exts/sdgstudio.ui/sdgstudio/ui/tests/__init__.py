@@ -2,4 +2,5 @@
 stand-ins and, unchanged, by omni.kit.test in Isaac Sim (stand-in-only tests skip themselves there)."""
 
 from .test_generate import *  # noqa: F401,F403
+from .test_replicator import *  # noqa: F401,F403
 from .test_window import *  # noqa: F401,F403
