@@ -26,6 +26,8 @@ class Piece:
     uv: np.ndarray  #: (T, 3, 2) float32
     color: np.ndarray  #: (T, 3, 3) float32 linear displayColor (0.5 grey when absent)
     geom_key: bytes
+    convex: bool = False  #: part of the boundary of a convex body by construction (implicit prims)
+    box: bool = False  #: the surface of its own bounding box (Cube prims)
 
 
 
@@ -179,7 +181,8 @@ def build_piece(prim: Usd.Prim, seg: int) -> tuple[bytes, callable]:
         def build() -> Piece:
             p, tris, uv = _tessellate(params, seg)
             col = _corners(col_v, "constant", None, None, tris, 0, 0, 0, 3)
-            return Piece(p, tris, uv[tris].astype(np.float32), _col(col, len(tris)), geom_key)
+            return Piece(p, tris, uv[tris].astype(np.float32), _col(col, len(tris)), geom_key, convex=True,
+                         box=params[0] == "Cube")
 
         return key, build
     mesh = UsdGeom.Mesh(prim)
@@ -219,3 +222,23 @@ def column_matrix(m: Gf.Matrix4d) -> np.ndarray:
     """USD row-vector GfMatrix4d -> column-vector float64 numpy."""
     return np.array(m, dtype=np.float64).T
 
+
+def is_convex(points: np.ndarray, tris: np.ndarray, max_tris: int = 4096) -> bool:
+    """True when every vertex lies on one side of every triangle's plane (to 1e-9 of the mesh size): the mesh is
+    part of the boundary of its convex hull, so a ray leaving it along an outward normal cannot hit it again.
+
+    O(vertices x triangles): meshes over ``max_tris`` triangles are not checked and count as not convex.
+    """
+    if len(tris) == 0 or len(tris) > max_tris:
+        return False
+    a, b, c = (points[tris[:, k]] for k in range(3))
+    n = np.cross(b - a, c - a)
+    length = np.linalg.norm(n, axis=1)
+    keep = length > 0
+    n, a = n[keep] / length[keep, None], a[keep]
+    tol = 1e-9 * max(float(np.ptp(points, axis=0).max()), 1e-30)
+    for s in range(0, len(n), 512):
+        d = n[s:s + 512] @ points.T - np.einsum("ij,ij->i", n[s:s + 512], a[s:s + 512])[:, None]
+        if np.any((d.max(1) > tol) & (d.min(1) < -tol)):
+            return False
+    return True
