@@ -89,7 +89,7 @@ class RasterBackend:
         self.reader = SceneReader(self.class_names, str(self.device), self.settings.segments,
                                   self.settings.cache_max_age)
         self.geometry = DeviceGeometry(self.device)
-        self.label_geometry = LabelGeometry()
+        self.label_geometry = LabelGeometry(self.device)
         self.shading = ShadingTables(self.device)
 
     def render(self, stage: Usd.Stage, camera_path: str, resolution: tuple[int, int], annotators: set[str],

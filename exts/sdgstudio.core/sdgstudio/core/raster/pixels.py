@@ -15,7 +15,7 @@ import numpy as np
 import warp as wp
 
 from .shading import sample_texture, srgb_u8
-from .shadows import cube_cell, occluded
+from .shadows import light_cell, occluded
 
 wp.set_module_options({"fuse_fp": False, "enable_backward": False})
 
@@ -71,9 +71,9 @@ def pixel_kernel(
     # shadows (shadows.ShadowTables)
     g_kind: wp.array(dtype=wp.int32),
     g_grid: wp.array(dtype=wp.int32),
-    g_geo: wp.array(dtype=wp.vec3),  # origin s, origin t, 1 / cell size (distant)
-    g_base: wp.array(dtype=wp.int32),
-    g_vec: wp.array(dtype=wp.vec3),
+    g_vec: wp.array(dtype=wp.vec3),  # per light: direction, e1, e2 (distant) or position (point)
+    g_face: wp.array(dtype=wp.vec3),  # per light and cube face: grid origin s, t, cells per unit
+    g_face_base: wp.array(dtype=wp.int32),
     cell_start: wp.array(dtype=wp.int32),
     cell_items: wp.array(dtype=wp.int32),
     reach: wp.array(dtype=wp.float32),
@@ -189,30 +189,21 @@ def pixel_kernel(
                         maxd = wp.float32(1.0e7)
                         level = wp.dot(o, sdir)
                         sign = wp.float32(1.0)
-                        cell = wp.int32(-1)
-                        geo = g_geo[r]
-                        grid = g_grid[r]
                         if g_kind[r] != 0:
                             delta = sdir - p
                             maxd = wp.length(delta)
                             sdir = delta / wp.max(maxd, 1.0e-20)
                             maxd = maxd * (1.0 - 1.0e-5)
-                            v = o - g_vec[3 * r]
-                            level = wp.length(v)
+                            level = wp.length(o - g_vec[3 * r])
                             sign = -1.0
-                            cell = cube_cell(v, grid)
-                        else:
-                            cs = (wp.dot(o, g_vec[3 * r + 1]) - geo[0]) * geo[2]
-                            ct = (wp.dot(o, g_vec[3 * r + 2]) - geo[1]) * geo[2]
-                            if cs >= 0.0 and ct >= 0.0 and cs < float(grid) and ct < float(grid):
-                                cell = int(ct) * grid + int(cs)
+                        cell = light_cell(g_kind[r], o, g_vec[3 * r], g_vec[3 * r + 1], g_vec[3 * r + 2], g_grid[r],
+                                          g_face, g_face_base, 6 * r)
                         if wp.dot(nw, sdir) <= 0.0:
                             ndl = 0.0
                         elif cell >= 0:
-                            cb = g_base[r] + cell
-                            if occluded(cell_items, cell_start[cb], cell_start[cb + 1], k, reach, r * n_inst, level,
-                                        sign, o, p, nw, sdir, maxd, shape, centroid, wlo, whi, mesh_ids, w2l, blo,
-                                        bhi) != 0:
+                            if occluded(cell_items, cell_start[cell], cell_start[cell + 1], k, reach, r * n_inst,
+                                        level, sign, o, p, nw, sdir, maxd, shape, centroid, wlo, whi, mesh_ids, w2l,
+                                        blo, bhi) != 0:
                                 ndl = 0.0
                     if ndl > 0.0:
                         h = ldir + view

@@ -32,6 +32,7 @@ wp.set_module_options({"fuse_fp": False, "enable_backward": False})
 
 EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
 _BIG = 1.0e30
+_MARGIN = 0.01  #: pixels added around each projected triangle's box (triangles smaller than a pixel often get none)
 COVER_BUDGET = 1 << 26  #: bytes of unoccluded-coverage mask per pass (more objects -> more passes)
 
 
@@ -39,12 +40,20 @@ COVER_BUDGET = 1 << 26  #: bytes of unoccluded-coverage mask per pass (more obje
 def float_bits(x: float) -> wp.uint32: ...
 
 
+@wp.func
+def _transform_kernel_one(v: int, points: wp.array(dtype=wp.vec3), vert_inst: wp.array(dtype=wp.int32),
+                     l2c: wp.array(dtype=wp.mat44), out: wp.array(dtype=wp.vec3)):
+    out[v] = wp.transform_point(l2c[vert_inst[v]], points[v])
+
+
 @wp.kernel
 def transform_kernel(points: wp.array(dtype=wp.vec3), vert_inst: wp.array(dtype=wp.int32),
-                     l2c: wp.array(dtype=wp.mat44), out: wp.array(dtype=wp.vec3)):
+                     l2c: wp.array(dtype=wp.mat44), out: wp.array(dtype=wp.vec3), per: int, count: int):
     """Local-frame vertices -> camera frame (OpenCV)."""
-    v = wp.tid()
-    out[v] = wp.transform_point(l2c[vert_inst[v]], points[v])
+    tid = wp.tid()
+    for v in range(tid * per, wp.min(count, tid * per + per)):
+        _transform_kernel_one(v, points, vert_inst, l2c, out)
+
 
 
 @wp.func
@@ -66,15 +75,12 @@ def _extend_crossing(box: wp.vec4, p: wp.vec3, q: wp.vec3, near: float, fx: floa
     return out
 
 
-@wp.kernel
-def setup_kernel(vcam: wp.array(dtype=wp.vec3), tris: wp.array(dtype=wp.vec3i), tri_inst: wp.array(dtype=wp.int32),
+@wp.func
+def _setup_kernel_one(g: int, vcam: wp.array(dtype=wp.vec3), tris: wp.array(dtype=wp.vec3i), tri_inst: wp.array(dtype=wp.int32),
                  inst_obj: wp.array(dtype=wp.int32), fx: float, fy: float, cx: float, cy: float, near: float,
                  far: float, width: int, height: int, tile: int, bbox: wp.array(dtype=wp.vec4i),
                  ntiles: wp.array(dtype=wp.int32), obj_lo: wp.array(dtype=wp.vec2i),
                  obj_hi: wp.array(dtype=wp.vec2i)):
-    """Pixel bounding box of each triangle's near-clipped projection (one pixel of margin) and its tile count;
-    labelled objects' boxes are the union of their triangles' boxes."""
-    g = wp.tid()
     ntiles[g] = 0
     t = tris[g]
     a = vcam[t[0]]
@@ -94,10 +100,11 @@ def setup_kernel(vcam: wp.array(dtype=wp.vec3), tris: wp.array(dtype=wp.vec3i), 
     box = _extend_crossing(box, c, a, near, fx, fy, cx, cy)
     wf = float(width)
     hf = float(height)
-    x0 = wp.max(int(wp.floor(wp.clamp(box[0], -4.0, wf + 4.0) - 0.5)), 0)
-    y0 = wp.max(int(wp.floor(wp.clamp(box[1], -4.0, hf + 4.0) - 0.5)), 0)
-    x1 = wp.min(int(wp.ceil(wp.clamp(box[2], -4.0, wf + 4.0) - 0.5)), width - 1)
-    y1 = wp.min(int(wp.ceil(wp.clamp(box[3], -4.0, hf + 4.0) - 0.5)), height - 1)
+    # pixel centres j + 0.5 inside [box[0], box[2]] widened by _MARGIN (far above the projection's rounding)
+    x0 = wp.max(int(wp.ceil(wp.clamp(box[0], -4.0, wf + 4.0) - 0.5 - _MARGIN)), 0)
+    y0 = wp.max(int(wp.ceil(wp.clamp(box[1], -4.0, hf + 4.0) - 0.5 - _MARGIN)), 0)
+    x1 = wp.min(int(wp.floor(wp.clamp(box[2], -4.0, wf + 4.0) - 0.5 + _MARGIN)), width - 1)
+    y1 = wp.min(int(wp.floor(wp.clamp(box[3], -4.0, hf + 4.0) - 0.5 + _MARGIN)), height - 1)
     if x0 > x1 or y0 > y1:
         return
     bbox[g] = wp.vec4i(x0, y0, x1, y1)
@@ -109,15 +116,37 @@ def setup_kernel(vcam: wp.array(dtype=wp.vec3), tris: wp.array(dtype=wp.vec3i), 
 
 
 @wp.kernel
-def fill_items_kernel(ntiles: wp.array(dtype=wp.int32), ends: wp.array(dtype=wp.int32),
+def setup_kernel(vcam: wp.array(dtype=wp.vec3), tris: wp.array(dtype=wp.vec3i), tri_inst: wp.array(dtype=wp.int32),
+                 inst_obj: wp.array(dtype=wp.int32), fx: float, fy: float, cx: float, cy: float, near: float,
+                 far: float, width: int, height: int, tile: int, bbox: wp.array(dtype=wp.vec4i),
+                 ntiles: wp.array(dtype=wp.int32), obj_lo: wp.array(dtype=wp.vec2i),
+                 obj_hi: wp.array(dtype=wp.vec2i), per: int, count: int):
+    """Pixel bounding box of each triangle's near-clipped projection (pixel centres inside it) and its tile count;
+    labelled objects' boxes are the union of their triangles' boxes."""
+    tid = wp.tid()
+    for g in range(tid * per, wp.min(count, tid * per + per)):
+        _setup_kernel_one(g, vcam, tris, tri_inst, inst_obj, fx, fy, cx, cy, near, far, width, height, tile, bbox, ntiles, obj_lo, obj_hi)
+
+
+
+@wp.func
+def _fill_items_kernel_one(g: int, ntiles: wp.array(dtype=wp.int32), ends: wp.array(dtype=wp.int32),
                       item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.int32)):
-    """One work item per (triangle, tile of its box); ``ends`` is the inclusive scan of ``ntiles``."""
-    g = wp.tid()
     n = ntiles[g]
     base = ends[g] - n
     for k in range(n):
         item_tri[base + k] = g
         item_k[base + k] = k
+
+
+@wp.kernel
+def fill_items_kernel(ntiles: wp.array(dtype=wp.int32), ends: wp.array(dtype=wp.int32),
+                      item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.int32), per: int, count: int):
+    """One work item per (triangle, tile of its box); ``ends`` is the inclusive scan of ``ntiles``."""
+    tid = wp.tid()
+    for g in range(tid * per, wp.min(count, tid * per + per)):
+        _fill_items_kernel_one(g, ntiles, ends, item_tri, item_k)
+
 
 
 @wp.func
@@ -135,21 +164,14 @@ def _outside(e: wp.vec3, x0: float, x1: float, y0: float, y1: float) -> int:
     return wp.where(hi < -tol, 1, 0) | wp.where(lo > tol, 2, 0)
 
 
-@wp.kernel
-def raster_kernel(item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.int32),
+@wp.func
+def _raster_kernel_one(it: int, item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.int32),
                   bbox: wp.array(dtype=wp.vec4i), tile: int, vcam: wp.array(dtype=wp.vec3),
                   tris: wp.array(dtype=wp.vec3i), tri_inst: wp.array(dtype=wp.int32),
                   inst_obj: wp.array(dtype=wp.int32), ray_x: wp.array(dtype=wp.float32),
                   ray_y: wp.array(dtype=wp.float32), near: float, far: float, write_depth: int,
                   cover_rect: wp.array(dtype=wp.vec4i), cover: wp.array(dtype=wp.uint8), band_y0: int, band_y1: int,
                   zbuf: wp.array2d(dtype=wp.uint64)):
-    """Exact ray-triangle test of every pixel of one tile of one triangle's box (see the module docstring).
-
-    ``cover_rect[obj] = (x0, y0, width, offset)`` of the object's coverage mask, offset -1 when not in this pass.
-    With ``write_depth == 0`` only the coverage masks are written (extra passes when they exceed the budget).
-    Only rows ``band_y0 <= i < band_y1`` are touched (bands run in parallel CPU threads).
-    """
-    it = wp.tid()
     g = item_tri[it]
     k = item_k[it]
     obj = inst_obj[tri_inst[g]]
@@ -185,8 +207,10 @@ def raster_kernel(item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.
     ey0 = ray_y[y0]
     ey1 = ray_y[y1]
     # no pixel passes when one edge is negative over the whole tile and one (maybe another) is positive
-    if (_outside(e0, ex0, ex1, ey0, ey1) | _outside(e1, ex0, ex1, ey0, ey1) | _outside(e2, ex0, ex1, ey0, ey1)) == 3:
-        return
+    if (x1 - x0 + 1) * (y1 - y0 + 1) > 8:
+        if (_outside(e0, ex0, ex1, ey0, ey1) | _outside(e1, ex0, ex1, ey0, ey1)
+                | _outside(e2, ex0, ex1, ey0, ey1)) == 3:
+            return
     for i in range(y0, y1 + 1):
         dy = ray_y[i]
         for j in range(x0, x1 + 1):
@@ -204,17 +228,46 @@ def raster_kernel(item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.
 
 
 @wp.kernel
-def count_cover_kernel(cover: wp.array(dtype=wp.uint8), row_obj: wp.array(dtype=wp.int32),
+def raster_kernel(item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.int32),
+                  bbox: wp.array(dtype=wp.vec4i), tile: int, vcam: wp.array(dtype=wp.vec3),
+                  tris: wp.array(dtype=wp.vec3i), tri_inst: wp.array(dtype=wp.int32),
+                  inst_obj: wp.array(dtype=wp.int32), ray_x: wp.array(dtype=wp.float32),
+                  ray_y: wp.array(dtype=wp.float32), near: float, far: float, write_depth: int,
+                  cover_rect: wp.array(dtype=wp.vec4i), cover: wp.array(dtype=wp.uint8), band_y0: int, band_y1: int,
+                  zbuf: wp.array2d(dtype=wp.uint64), per: int, count: int):
+    """Exact ray-triangle test of every pixel of one tile of one triangle's box (see the module docstring).
+
+    ``cover_rect[obj] = (x0, y0, width, offset)`` of the object's coverage mask, offset -1 when not in this pass.
+    With ``write_depth == 0`` only the coverage masks are written (extra passes when they exceed the budget).
+    Only rows ``band_y0 <= i < band_y1`` are touched (bands run in parallel CPU threads).
+    """
+    tid = wp.tid()
+    for it in range(tid * per, wp.min(count, tid * per + per)):
+        _raster_kernel_one(it, item_tri, item_k, bbox, tile, vcam, tris, tri_inst, inst_obj, ray_x, ray_y, near, far, write_depth, cover_rect, cover, band_y0, band_y1, zbuf)
+
+
+
+@wp.func
+def _count_cover_kernel_one(r: int, cover: wp.array(dtype=wp.uint8), row_obj: wp.array(dtype=wp.int32),
                        row_start: wp.array(dtype=wp.int32), row_len: wp.array(dtype=wp.int32),
                        unoccluded: wp.array(dtype=wp.int32)):
-    """Sums one row of one object's coverage mask into ``unoccluded[obj]``."""
-    r = wp.tid()
     s = wp.int32(0)
     start = row_start[r]
     for x in range(row_len[r]):
         s += int(cover[start + x])
     if s > 0:
         wp.atomic_add(unoccluded, row_obj[r], s)
+
+
+@wp.kernel
+def count_cover_kernel(cover: wp.array(dtype=wp.uint8), row_obj: wp.array(dtype=wp.int32),
+                       row_start: wp.array(dtype=wp.int32), row_len: wp.array(dtype=wp.int32),
+                       unoccluded: wp.array(dtype=wp.int32), per: int, count: int):
+    """Sums one row of one object's coverage mask into ``unoccluded[obj]``."""
+    tid = wp.tid()
+    for r in range(tid * per, wp.min(count, tid * per + per)):
+        _count_cover_kernel_one(r, cover, row_obj, row_start, row_len, unoccluded)
+
 
 
 @dataclass
@@ -234,9 +287,16 @@ class PrimaryPass:
     def __init__(self, device: wp.context.Device, threads: int = 1) -> None:
         self.device = device
         self.tile = 16 if device.is_cpu else 8
+        self.per = 256 if device.is_cpu else 1  #: elements per thread (see _launch)
         self.threads = max(1, threads) if device.is_cpu else 1
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         self._size: tuple[int, int] | None = None
+
+    def _launch(self, kernel, count: int, args: list) -> None:
+        """``kernel`` over ``count`` elements, ``per`` of them per thread (CPU: many, so that Warp's per-thread
+        copy of the arguments is paid rarely; GPU: one)."""
+        per = self.per
+        wp.launch(kernel, dim=max(1, (count + per - 1) // per), device=self.device, inputs=[*args, per, count])
 
     def _bands(self, H: int, fn) -> None:
         """``fn(r0, r1)`` for ``threads`` bands of rows, in parallel."""
@@ -268,24 +328,22 @@ class PrimaryPass:
         if geo.n_tris:
             l2c = np.linalg.inv(c2w) @ l2w
             vcam = wp.empty(len(geo.points), dtype=wp.vec3, device=dev)
-            wp.launch(transform_kernel, dim=len(geo.points), device=dev, inputs=[
-                geo.points, geo.vert_inst, wp.array(l2c.astype(np.float32), dtype=wp.mat44, device=dev)],
-                outputs=[vcam])
+            self._launch(transform_kernel, len(geo.points), [
+                geo.points, geo.vert_inst, wp.array(l2c.astype(np.float32), dtype=wp.mat44, device=dev), vcam])
             T = geo.n_tris
             bbox = wp.empty(T, dtype=wp.vec4i, device=dev)
             ntiles = wp.empty(T, dtype=wp.int32, device=dev)
             obj_lo = wp.full(max(N, 1), wp.vec2i(1 << 30, 1 << 30), dtype=wp.vec2i, device=dev)
             obj_hi = wp.full(max(N, 1), wp.vec2i(-1, -1), dtype=wp.vec2i, device=dev)
-            wp.launch(setup_kernel, dim=T, device=dev, inputs=[
-                vcam, geo.tris, geo.tri_inst, obj_arr, fx, fy, cx, cy, near, far, W, H, self.tile],
-                outputs=[bbox, ntiles, obj_lo, obj_hi])
+            self._launch(setup_kernel, T, [vcam, geo.tris, geo.tri_inst, obj_arr, fx, fy, cx, cy, near, far, W, H,
+                                           self.tile, bbox, ntiles, obj_lo, obj_hi])
             ends = wp.empty(T, dtype=wp.int32, device=dev)
             wp.utils.array_scan(ntiles, ends, inclusive=True)
             n_items = int(ends[T - 1:].numpy()[0])
             lo, hi = obj_lo.numpy()[:N], obj_hi.numpy()[:N]  # one sync: tile total + object boxes
             item_tri = wp.empty(max(n_items, 1), dtype=wp.int32, device=dev)
             item_k = wp.empty(max(n_items, 1), dtype=wp.int32, device=dev)
-            wp.launch(fill_items_kernel, dim=T, device=dev, inputs=[ntiles, ends], outputs=[item_tri, item_k])
+            self._launch(fill_items_kernel, T, [ntiles, ends, item_tri, item_k])
             passes = _cover_passes(lo, hi)
             for p, (rect, rows) in enumerate(passes or [(np.full((max(N, 1), 4), -1, np.int32), None)]):
                 size = int(rect[:, 3].max(initial=-1) + 1) if rows is None else int(rows[3])
@@ -293,12 +351,12 @@ class PrimaryPass:
                 if n_items:
                     inputs = [item_tri, item_k, bbox, self.tile, vcam, geo.tris, geo.tri_inst, obj_arr, ray_x, ray_y,
                               near, far, int(p == 0), wp.array(rect, dtype=wp.vec4i, device=dev), cover]
-                    self._bands(H, lambda r0, r1, inputs=inputs, n=n_items: wp.launch(
-                        raster_kernel, dim=n, device=dev, inputs=[*inputs, r0, r1], outputs=[self.zbuf]))
+                    self._bands(H, lambda r0, r1, inputs=inputs, n=n_items: self._launch(
+                        raster_kernel, n, [*inputs, r0, r1, self.zbuf]))
                 if rows is not None and n_items:
                     acc = wp.zeros(max(N, 1), dtype=wp.int32, device=dev)
-                    wp.launch(count_cover_kernel, dim=len(rows[0]), device=dev, inputs=[
-                        cover, *(wp.array(r, dtype=wp.int32, device=dev) for r in rows[:3])], outputs=[acc])
+                    self._launch(count_cover_kernel, len(rows[0]), [
+                        cover, *(wp.array(r, dtype=wp.int32, device=dev) for r in rows[:3]), acc])
                     unocc += acc.numpy()[:N]
         else:
             vcam = wp.zeros(1, dtype=wp.vec3, device=dev)

@@ -2,10 +2,12 @@
 
 A shadow ray from ``o`` towards a light stays in one *light-space cell*: for a distant light all rays are parallel,
 so a point's coordinates on the plane across the light direction never change along its ray; for a point light every
-point of the ray has the same direction from the light (cube-map face and position on it). Each cell lists the
-instances whose world box projects onto it (built on the host from at most a few hundred boxes per frame), ordered by
-*reach* (distant: the box's highest point along the light direction, descending; point: the box's distance from the
-light, ascending), so a ray stops reading as soon as the remaining boxes lie below its origin / beyond its light.
+point of the ray has the same direction from the light (cube-map face and position on it). A face's grid spans the
+footprints of its small instances (floors and walls would stretch it); each cell lists the instances whose world box
+projects onto it, and one more cell per face lists those reaching outside the grid, for rays that start there. Lists
+are built on the host from at most a few hundred boxes per frame and ordered by *reach* (distant: the box's highest
+point along the light direction, descending; point: the box's distance from the light, ascending), so a ray stops
+reading as soon as the remaining boxes lie below its origin / beyond its light.
 The ray skips its own instance when that mesh is convex and the pixel sees it from outside (a ray leaving a convex
 surface outwards cannot meet it again), slab-tests the rest (world box, then local box), and runs Warp's BVH any-hit
 query on meshes whose local box it enters; for a Cube the local box test is the exact test.
@@ -26,8 +28,7 @@ from .scene import Instance
 wp.set_module_options({"fuse_fp": False, "enable_backward": False})
 
 _BIG = 1.0e30
-DISTANT_GRID = 64  #: cells per side of a distant light's grid
-POINT_GRID = 24  #: cells per side of each of a point light's 6 cube faces
+HUGE = 0.25  #: instances whose footprint exceeds this share of a face's total footprint do not set its grid extent
 
 
 @wp.func
@@ -89,26 +90,40 @@ def occluded(items: wp.array(dtype=wp.int32), start: int, stop: int, own: int, r
 
 
 @wp.func
-def cube_cell(v: wp.vec3, grid: int) -> int:
-    """Cube-map cell of direction ``v``: face 2a (+axis a) or 2a+1 (-axis a), then ``grid`` x ``grid`` cells over
-    the face's other two axes (a+1, a+2 mod 3) in [-1, 1]."""
-    ax = wp.abs(v[0])
-    ay = wp.abs(v[1])
-    az = wp.abs(v[2])
-    a = 0
-    if ay > ax and ay >= az:
-        a = 1
-    elif az > ax and az > ay:
-        a = 2
-    m = wp.abs(v[a])
-    if m <= 0.0:
-        return -1
-    s = v[(a + 1) % 3] / m
-    t = v[(a + 2) % 3] / m
-    cs = wp.clamp(int((s + 1.0) * 0.5 * float(grid)), 0, grid - 1)
-    ct = wp.clamp(int((t + 1.0) * 0.5 * float(grid)), 0, grid - 1)
-    face = 2 * a + wp.where(v[a] < 0.0, 1, 0)
-    return (face * grid + ct) * grid + cs
+def light_cell(kind: int, o: wp.vec3, light: wp.vec3, e1: wp.vec3, e2: wp.vec3, grid: int,
+               face_geo: wp.array(dtype=wp.vec3), face_base: wp.array(dtype=wp.int32), face0: int) -> int:
+    """Cell (index into the light's cell_start) of the shadow ray from ``o``: distant lights project ``o`` on
+    (e1, e2), point lights map the direction ``o - light`` to a cube face ``2a + (v_a < 0)`` and the coordinates
+    ``(v_{a+1}, v_{a+2}) / |v_a|``; outside the face's grid -> the face's last cell."""
+    face = wp.int32(0)
+    s = wp.float32(0.0)
+    t = wp.float32(0.0)
+    if kind == 0:
+        s = wp.dot(o, e1)
+        t = wp.dot(o, e2)
+    else:
+        v = o - light
+        ax = wp.abs(v[0])
+        ay = wp.abs(v[1])
+        az = wp.abs(v[2])
+        a = wp.int32(0)
+        if ay > ax and ay >= az:
+            a = 1
+        elif az > ax and az > ay:
+            a = 2
+        m = wp.abs(v[a])
+        if m <= 0.0:
+            return -1
+        s = v[(a + 1) % 3] / m
+        t = v[(a + 2) % 3] / m
+        face = 2 * a + wp.where(v[a] < 0.0, 1, 0)
+    geo = face_geo[face0 + face]
+    base = face_base[face0 + face]
+    cs = (s - geo[0]) * geo[2]
+    ct = (t - geo[1]) * geo[2]
+    if cs >= 0.0 and ct >= 0.0 and cs < float(grid) and ct < float(grid):
+        return base + int(ct) * grid + int(cs)
+    return base + grid * grid
 
 
 @dataclass
@@ -118,9 +133,8 @@ class LightGrid:
     kind: int  #: 0 distant, 1 point
     lvec: np.ndarray  #: (3, 3) direction, e1, e2 (distant) or (position, 0, 0) (point)
     grid: int
-    origin: tuple[float, float]
-    inv_cell: float
-    cell_start: np.ndarray  #: (cells + 1,) int
+    face_geo: np.ndarray  #: (6, 3) per face: origin s, origin t, cells per unit
+    cell_start: np.ndarray  #: (6 * (grid**2 + 1) + 1,) int
     cell_items: np.ndarray  #: instance indices, each cell's ordered by reach
     reach: np.ndarray  #: per instance
 
@@ -130,64 +144,71 @@ def light_grid(light: Light, lo: np.ndarray, hi: np.ndarray, corners: np.ndarray
     n = len(lo)
     if light.kind == 0:
         w = light.vec / np.linalg.norm(light.vec)
-        a = np.eye(3)[int(np.argmin(np.abs(w)))]
-        e1 = np.cross(w, a)
+        e1 = np.cross(w, np.eye(3)[int(np.argmin(np.abs(w)))])
         e1 /= np.linalg.norm(e1)
         e2 = np.cross(w, e1)
         s, t = corners @ e1, corners @ e2
-        rect = np.stack([s.min(1), t.min(1), s.max(1), t.max(1)], 1) if n else np.zeros((0, 4))
+        rects = [(np.arange(n), np.stack([s.min(1), t.min(1), s.max(1), t.max(1)], 1) if n else np.zeros((0, 4)))]
         reach = (corners @ w).max(1) if n else np.zeros(0)
-        G = DISTANT_GRID
-        org = rect[:, :2].min(0) if n else np.zeros(2)
-        size = max(float((rect[:, 2:] - org).max(initial=0.0)), 1e-9) * (1.0 + 1e-6)
-        inv = G / size
-        span = np.floor((rect - np.tile(org, 2)) * inv) + [-1, -1, 1, 1]
-        faces = [(np.arange(n), np.clip(span, 0, G - 1).astype(np.int64))]
         order = np.argsort(-reach, kind="stable")
-        lvec, ncell = np.stack([w, e1, e2]), G * G
+        lvec, G = np.stack([w, e1, e2]), int(np.clip(16 * np.sqrt(max(n, 1)), 64, 256))
     else:
         L = np.asarray(light.vec, np.float64)
-        G = POINT_GRID
-        faces = _cube_spans(lo - L, hi - L, G)
+        rects = _cube_rects(lo - L, hi - L)
         reach = np.linalg.norm(np.maximum(np.maximum(lo - L, L - hi), 0.0), axis=1)
         order = np.argsort(reach, kind="stable")
-        org, inv, lvec, ncell = np.zeros(2), 0.0, np.stack([L, np.zeros(3), np.zeros(3)]), 6 * G * G
+        lvec, G = np.stack([L, np.zeros(3), np.zeros(3)]), int(np.clip(8 * np.sqrt(max(n, 1)), 32, 128))
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
+    per_face = G * G + 1
+    face_geo = np.zeros((6, 3))
     cells, items = [], []
-    for f, (inst, span) in enumerate(faces):
-        inst, span = inst[np.argsort(rank[inst], kind="stable")], span[np.argsort(rank[inst], kind="stable")]
+    for f, (inst, rect) in enumerate(rects):
+        srt = np.argsort(rank[inst], kind="stable")
+        inst, rect = inst[srt], rect[srt]
+        if len(inst) == 0:
+            continue
+        area = np.prod(rect[:, 2:] - rect[:, :2], axis=1)
+        small = area <= HUGE * max(float(np.prod(rect[:, 2:].max(0) - rect[:, :2].min(0))), 1e-300)
+        ext = rect[small] if small.any() else rect
+        org, size = ext[:, :2].min(0), float((ext[:, 2:].max(0) - ext[:, :2].min(0)).max())
+        size = max(size, 1e-9) * 1.001
+        org = org - 0.0005 * size
+        inv = G / size
+        face_geo[f] = (org[0], org[1], inv)
+        grow = 1.0e-4 * G  # cells: covers float32 rounding of the kernel's cell coordinates
+        span = np.floor((rect - np.tile(org, 2)) * inv + [-grow, -grow, grow, grow])
+        outside = np.any(span[:, :2] < 0, axis=1) | np.any(span[:, 2:] > G - 1, axis=1)
+        span = np.clip(span, 0, G - 1).astype(np.int64)
         w_, h_ = span[:, 2] - span[:, 0] + 1, span[:, 3] - span[:, 1] + 1
-        area = w_ * h_
-        k = np.arange(area.sum()) - np.repeat(np.cumsum(area) - area, area)
-        row = np.repeat(span[:, 1], area) + k // np.repeat(w_, area)
-        col = np.repeat(span[:, 0], area) + k % np.repeat(w_, area)
-        cells.append((f * G * G if light.kind != 0 else 0) + row * G + col)
-        items.append(np.repeat(inst, area))
+        cnt = w_ * h_
+        k = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        row = np.repeat(span[:, 1], cnt) + k // np.repeat(w_, cnt)
+        col = np.repeat(span[:, 0], cnt) + k % np.repeat(w_, cnt)
+        cells += [f * per_face + row * G + col, np.full(int(outside.sum()), f * per_face + G * G)]
+        items += [np.repeat(inst, cnt), inst[outside]]
     cells = np.concatenate(cells) if cells else np.zeros(0, np.int64)
     items = np.concatenate(items) if items else np.zeros(0, np.int64)
-    # faces are visited in order and instances by rank inside each face: a stable sort by cell keeps each cell's
-    # instances in reach order (radix sort: cells fit in int16)
-    srt = np.argsort(cells.astype(np.int16 if ncell < 32768 else np.int64), kind="stable")
-    start = np.concatenate([[0], np.cumsum(np.bincount(cells, minlength=ncell))])
-    return LightGrid(0 if light.kind == 0 else 1, lvec, G, (float(org[0]), float(org[1])), float(inv), start,
-                     items[srt], reach)
+    # a stable sort by cell keeps each cell's instances in reach order (they were appended by rank per face)
+    srt = np.argsort(cells, kind="stable")
+    start = np.concatenate([[0], np.cumsum(np.bincount(cells, minlength=6 * per_face))])
+    return LightGrid(0 if light.kind == 0 else 1, lvec, G, face_geo, start, items[srt], reach)
 
 
-def _cube_spans(vlo: np.ndarray, vhi: np.ndarray, G: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per cube face, the instances whose box (light at the origin) has a part in front of it and their cell spans
-    ``(c0, r0, c1, r1)``; a box crossing the face's plane reaches infinity on the sides its cross-section spans."""
+def _cube_rects(vlo: np.ndarray, vhi: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per cube face, the instances whose box (light at the origin) has a part in front of it and the bounds of
+    that part's projection ``(s0, t0, s1, t1)`` in [-1, 1]; a box crossing the face's plane reaches infinity on
+    the sides its cross-section spans (clamped to the face)."""
     out = []
+    unit = np.stack(np.meshgrid([0, 1], [0, 1], [0, 1], indexing="ij"), -1).reshape(8, 3)
     for a in range(3):
         b, c = (a + 1) % 3, (a + 2) % 3
         for sgn in (1.0, -1.0):
-            front_lo = vhi[:, a] > 0 if sgn > 0 else vlo[:, a] < 0
-            inst = np.flatnonzero(front_lo)
+            inst = np.flatnonzero(vhi[:, a] > 0 if sgn > 0 else vlo[:, a] < 0)
             if len(inst) == 0:
-                out.append((inst, np.zeros((0, 4), np.int64)))
+                out.append((inst, np.zeros((0, 4))))
                 continue
-            corners = np.stack(np.meshgrid([0, 1], [0, 1], [0, 1], indexing="ij"), -1).reshape(8, 3)
-            v = np.where(corners[None, :, :] == 1, vhi[inst, None, :], vlo[inst, None, :])  # (m, 8, 3)
+            v = np.where(unit[None, :, :] == 1, vhi[inst, None, :], vlo[inst, None, :])  # (m, 8, 3)
             depth = sgn * v[:, :, a]
             fr = depth > 0
             s = np.where(fr, v[:, :, b] / np.where(fr, depth, 1.0), np.nan)
@@ -198,9 +219,7 @@ def _cube_spans(vlo: np.ndarray, vhi: np.ndarray, G: int) -> list[tuple[np.ndarr
             smin = np.where(crossing & (vlo[inst, b] <= 0), -np.inf, smin)
             tmax = np.where(crossing & (vhi[inst, c] >= 0), np.inf, tmax)
             tmin = np.where(crossing & (vlo[inst, c] <= 0), -np.inf, tmin)
-            span = np.stack([smin, tmin, smax, tmax], 1)
-            span = np.floor((np.clip(span, -1.0, 1.0) + 1.0) * 0.5 * G) + [-1, -1, 1, 1]
-            out.append((inst, np.clip(span, 0, G - 1).astype(np.int64)))
+            out.append((inst, np.clip(np.stack([smin, tmin, smax, tmax], 1), -1.0, 1.0)))
     return out
 
 
@@ -213,10 +232,11 @@ class ShadowTables:
     def _arr(self, values, dtype, np_dtype=np.float32) -> wp.array:
         return wp.array(np.asarray(values, np_dtype), dtype=dtype, device=self.device)
 
-    def build(self, instances: list[Instance], l2w: np.ndarray, lights: list[Light]) -> list[wp.array]:
-        """Per light r: kind, grid, (origin, inv_cell), cell base, lvec[3r:3r+3]; concatenated
-        cell_start / cell_items; reach[r * n + k]; per instance: shape bits (1 convex, 2 box), world centroid,
-        padded world box, mesh id, world->local, local box (padded unless a Cube)."""
+    def build(self, instances: list[Instance], l2w: np.ndarray, lights: list[Light]) -> list:
+        """Per light r: kind, grid, lvec[3r:3r+3], faces [6r:6r+6] (origin s, origin t, cells per unit) and
+        their first cell; concatenated cell_start / cell_items; reach[r * n + k]; per instance: shape bits
+        (1 convex, 2 box), world centroid, padded world box, mesh id, world->local, local box (padded unless a
+        Cube); the instance count."""
         n = len(instances)
         lo = np.array([i.entry.lo for i in instances]).reshape(-1, 3)
         hi = np.array([i.entry.hi for i in instances]).reshape(-1, 3)
@@ -231,17 +251,19 @@ class ShadowTables:
         centroid = np.array([i.entry.centroid for i in instances]).reshape(-1, 3)
         centroid = np.einsum("nij,nj->ni", l2w[:, :3, :3], centroid) + l2w[:, :3, 3]
         grids = [light_grid(lt, wlo, whi, corners) for lt in lights]
-        base = np.cumsum([0] + [len(g.cell_start) for g in grids])
+        cell_base = np.cumsum([0] + [len(g.cell_start) - 1 for g in grids])
         item_base = np.cumsum([0] + [len(g.cell_items) for g in grids])
-        starts = [g.cell_start + b for g, b in zip(grids, item_base, strict=False)] or [np.zeros(1)]
-        items = [g.cell_items for g in grids] or [np.zeros(1)]
+        starts = np.concatenate([g.cell_start[:-1] + b for g, b in zip(grids, item_base, strict=False)]
+                                + [item_base[-1:]])
+        face_base = np.concatenate([b + np.arange(6) * (g.grid**2 + 1) for g, b in zip(grids, cell_base, strict=False)]
+                                   or [np.zeros(6, np.int64)])
         return [self._arr([g.kind for g in grids] or [0], wp.int32, np.int32),
                 self._arr([g.grid for g in grids] or [0], wp.int32, np.int32),
-                self._arr([(*g.origin, g.inv_cell) for g in grids] or [(0, 0, 0)], wp.vec3),
-                self._arr(base[:-1] if grids else [0], wp.int32, np.int32),
                 self._arr(np.concatenate([g.lvec for g in grids]) if grids else np.zeros((3, 3)), wp.vec3),
-                self._arr(np.concatenate(starts), wp.int32, np.int32),
-                self._arr(np.concatenate(items), wp.int32, np.int32),
+                self._arr(np.concatenate([g.face_geo for g in grids]) if grids else np.zeros((6, 3)), wp.vec3),
+                self._arr(face_base, wp.int32, np.int32),
+                self._arr(starts, wp.int32, np.int32),
+                self._arr(np.concatenate([g.cell_items for g in grids] + [np.zeros(1)]), wp.int32, np.int32),
                 self._arr(np.concatenate([g.reach for g in grids]) if grids else np.zeros(1), wp.float32),
                 self._arr(np.where(np.array([i.entry.convex for i in instances], bool), 1, 0) + 2 * box, wp.int32,
                           np.int32),
