@@ -158,8 +158,17 @@ def render_loop(device: str, resolution: tuple[int, int], frames: int, scene: st
         others.append(m.others)
         for name, ms in backend.last_timings.items():
             stages[name] = stages.get(name, 0.0) + ms / frames
+    device_ms = {}
+    if backend.device.is_cuda:  # GPU activity of a few more frames (recording it slows the host a little)
+        for k in range(frames + 2, frames + 6):
+            move(k)
+            wp.timing_begin(cuda_filter=wp.TIMING_ALL)
+            backend.render(stage, camera, resolution, set(annotators), k)
+            for r in wp.timing_end():
+                kind = "kernels" if r.filter in (wp.TIMING_KERNEL, wp.TIMING_KERNEL_BUILTIN) else "copies, fills"
+                device_ms[kind] = device_ms.get(kind, 0.0) + r.elapsed / 4
     tris = backend.geometry.n_tris
-    return {"scene": scene, "resolution": list(resolution), "device": device, "segments": segments,
+    return {"device_ms": device_ms, "scene": scene, "resolution": list(resolution), "device": device, "segments": segments,
             "triangles": tris, "objects": len(frame.objects), "frames": frames,
             "ms": 1000 * total / frames, "cpu_ms": 1000 * cpu / frames, "fps": frames / total,
             "stages_ms": stages, "other_load_cores": float(np.nanmean(others))}
@@ -208,6 +217,8 @@ def main() -> int:
         r["label"] = label
         res["runs"].append(r)
         split = ", ".join(f"{k} {v:.2f}" for k, v in r["stages_ms"].items() if k != "total")
+        if r["device_ms"]:
+            split += "; on the GPU: " + ", ".join(f"{k} {v:.3f}" for k, v in r["device_ms"].items())
         print(f"| {label} | {r['resolution'][0]}x{r['resolution'][1]} | {r['triangles']:,} | {r['fps']:.1f} | "
               f"{r['ms']:.2f} | {r['cpu_ms']:.1f} | {split} | {r['other_load_cores']:.2f} |", flush=True)
         return r
