@@ -35,8 +35,10 @@ def _flush(counts: wp.array2d(dtype=wp.int32), tight_lo: wp.array2d(dtype=wp.vec
 @wp.kernel
 def pixel_kernel(
     zbuf: wp.array2d(dtype=wp.uint64),
-    vcam: wp.array(dtype=wp.vec3),
-    tris: wp.array(dtype=wp.vec3i),
+    tri_plane: wp.array(dtype=wp.vec4),
+    tri_nrm: wp.array(dtype=wp.vec3),
+    tri_e0: wp.array(dtype=wp.vec3),
+    tri_e1: wp.array(dtype=wp.vec3),
     tri_inst: wp.array(dtype=wp.int32),
     inst_id: wp.array(dtype=wp.int32),
     inst_sem: wp.array(dtype=wp.int32),
@@ -126,32 +128,20 @@ def pixel_kernel(
         if key != wp.uint64(0xFFFFFFFFFFFFFFFF):  # primary.EMPTY: no hit
             g = int(key & wp.uint64(0xFFFFFFFF))
             k = tri_inst[g]
-            t = tris[g]
-            a = vcam[t[0]]
-            b = vcam[t[1]]
-            cc = vcam[t[2]]
             dx = ray_x[j]
             dy = ray_y[i]
-            n = wp.cross(b - a, cc - a)
-            z = wp.dot(n, a) / (n[0] * dx + n[1] * dy + n[2])
-            pc = wp.vec3(dx * z, dy * z, z)
-            nc = wp.normalize(n)
-            if wp.dot(nc, pc) > 0.0:
-                nc = -nc
-            nw = cam_rot * nc
+            pl = tri_plane[g]
+            den = pl[0] * dx + pl[1] * dy + pl[2]
+            z = pl[3] / den
+            nw = tri_nrm[g]
             oid = inst_id[k]
             semv = inst_sem[k]
             if (want & WANT_RGB) != 0:
-                e0 = wp.cross(b, cc)
-                e1 = wp.cross(cc, a)
-                e2 = wp.cross(a, b)
-                w0 = e0[0] * dx + e0[1] * dy + e0[2]
-                w1 = e1[0] * dx + e1[1] * dy + e1[2]
-                w2 = e2[0] * dx + e2[1] * dy + e2[2]
-                inv_s = 1.0 / (w0 + w1 + w2)
-                bu = w0 * inv_s
-                bv = w1 * inv_s
+                inv_s = 1.0 / den
+                bu = wp.dot(tri_e0[g], wp.vec3(dx, dy, 1.0)) * inv_s
+                bv = wp.dot(tri_e1[g], wp.vec3(dx, dy, 1.0)) * inv_s
                 bw = 1.0 - bu - bv
+                pc = wp.vec3(dx * z, dy * z, z)
                 p = cam_pos + cam_rot * pc
                 m = seg_mat[tri_seg[g]]
                 mode = mat_mode[m]
@@ -171,15 +161,17 @@ def pixel_kernel(
                 o = p + nw * (bias + 1.0e-6 * wp.length(p))
                 acc = wp.cw_mul(diffuse + f0 * 0.25, ambient)
                 for li in range(l_kind.shape[0]):
+                    kind = l_kind[li]
                     ldir = l_vec[li]
                     e = l_rgb[li]
-                    if l_kind[li] != 0:
-                        delta = l_vec[li] - p
-                        d2 = wp.max(wp.dot(delta, delta), l_par[li][0] + 1.0e-12)
+                    par = l_par[li]
+                    if kind != 0:
+                        delta = ldir - p
+                        d2 = wp.max(wp.dot(delta, delta), par[0] + 1.0e-12)
                         inv_d = 1.0 / wp.sqrt(d2)
                         ldir = delta * inv_d
                         e = e * (inv_d * inv_d)
-                        if l_kind[li] == 2:
+                        if kind == 2:
                             e = e * wp.max(0.0, -wp.dot(ldir, l_axis[li]))
                     ndl = wp.max(0.0, wp.dot(nw, ldir))
                     r = l_shadow[li]
@@ -208,9 +200,9 @@ def pixel_kernel(
                     if ndl > 0.0:
                         h = ldir + view
                         ndh = wp.max(0.0, wp.dot(nw, h) / wp.length(h))
-                        lobe = diffuse * l_par[li][1]
+                        lobe = diffuse * par[1]
                         if ndh >= pbr[3]:
-                            lobe = lobe + f0 * ((shin + 2.0) / 8.0 * wp.pow(ndh, shin)) * l_par[li][2]
+                            lobe = lobe + f0 * ((shin + 2.0) / 8.0 * wp.pow(ndh, shin)) * par[2]
                         acc = acc + wp.cw_mul(e, lobe) * ndl
                 c = acc
         if (want & WANT_DEPTH) != 0:
@@ -246,7 +238,7 @@ class PixelPass:
         self.threads = max(1, threads) if device.is_cpu else 1
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
 
-    def run(self, raster, tri_inst: wp.array, tris: wp.array, inst_id, inst_sem, cam_to_world, want: int,
+    def run(self, raster, tri_inst: wp.array, inst_id, inst_sem, cam_to_world, want: int,
             shading: list, shadows: list, bias: float, n_objects: int) -> dict[str, wp.array | np.ndarray]:
         """``raster``: :class:`primary.Raster`; ``shading``: geometry + material + light arrays + (ambient,
         background); ``shadows``: :meth:`shadows.ShadowTables.build`. Returns the device images and host counts."""
@@ -265,7 +257,7 @@ class PixelPass:
         tight_lo = wp.full((B, N + 1), wp.vec2i(1 << 30, 1 << 30), dtype=wp.vec2i, device=dev)
         tight_hi = wp.full((B, N + 1), wp.vec2i(-1, -1), dtype=wp.vec2i, device=dev)
         R = cam_to_world[:3, :3]
-        inputs = [raster.zbuf, raster.vcam, tris, tri_inst,
+        inputs = [raster.zbuf, raster.planes, raster.normals, raster.e0, raster.e1, tri_inst,
                   wp.array(np.append(inst_id, 0).astype(np.int32), dtype=wp.int32, device=dev),
                   wp.array(np.append(inst_sem, 0).astype(np.int32), dtype=wp.int32, device=dev), raster.ray_x,
                   raster.ray_y, wp.vec3(*cam_to_world[:3, 3]), wp.mat33(*R.ravel()), want, chunk, *shading, *shadows,

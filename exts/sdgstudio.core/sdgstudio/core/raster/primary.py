@@ -80,7 +80,8 @@ def _setup_kernel_one(g: int, vcam: wp.array(dtype=wp.vec3), tris: wp.array(dtyp
                  inst_obj: wp.array(dtype=wp.int32), fx: float, fy: float, cx: float, cy: float, near: float,
                  far: float, width: int, height: int, tile: int, bbox: wp.array(dtype=wp.vec4i),
                  ntiles: wp.array(dtype=wp.int32), obj_lo: wp.array(dtype=wp.vec2i),
-                 obj_hi: wp.array(dtype=wp.vec2i)):
+                 obj_hi: wp.array(dtype=wp.vec2i), cam_rot: wp.mat33, tri_plane: wp.array(dtype=wp.vec4),
+                 tri_nrm: wp.array(dtype=wp.vec3), tri_e0: wp.array(dtype=wp.vec3), tri_e1: wp.array(dtype=wp.vec3)):
     ntiles[g] = 0
     t = tris[g]
     a = vcam[t[0]]
@@ -109,6 +110,13 @@ def _setup_kernel_one(g: int, vcam: wp.array(dtype=wp.vec3), tris: wp.array(dtyp
         return
     bbox[g] = wp.vec4i(x0, y0, x1, y1)
     ntiles[g] = (x1 / tile - x0 / tile + 1) * (y1 / tile - y0 / tile + 1)
+    # what the pixel pass needs of a winning triangle, with the raster kernel's own float operations
+    n = wp.cross(b - a, c - a)
+    nd = wp.dot(n, a)
+    tri_plane[g] = wp.vec4(n[0], n[1], n[2], nd)
+    tri_nrm[g] = cam_rot * (wp.normalize(n) * wp.where(nd > 0.0, -1.0, 1.0))  # world, facing the camera
+    tri_e0[g] = wp.cross(b, c)
+    tri_e1[g] = wp.cross(c, a)
     obj = inst_obj[tri_inst[g]]
     if obj >= 0:
         wp.atomic_min(obj_lo, obj, wp.vec2i(x0, y0))
@@ -120,12 +128,15 @@ def setup_kernel(vcam: wp.array(dtype=wp.vec3), tris: wp.array(dtype=wp.vec3i), 
                  inst_obj: wp.array(dtype=wp.int32), fx: float, fy: float, cx: float, cy: float, near: float,
                  far: float, width: int, height: int, tile: int, bbox: wp.array(dtype=wp.vec4i),
                  ntiles: wp.array(dtype=wp.int32), obj_lo: wp.array(dtype=wp.vec2i),
-                 obj_hi: wp.array(dtype=wp.vec2i), per: int, count: int):
+                 obj_hi: wp.array(dtype=wp.vec2i), cam_rot: wp.mat33, tri_plane: wp.array(dtype=wp.vec4),
+                 tri_nrm: wp.array(dtype=wp.vec3), tri_e0: wp.array(dtype=wp.vec3), tri_e1: wp.array(dtype=wp.vec3),
+                 per: int, count: int):
     """Pixel bounding box of each triangle's near-clipped projection (pixel centres inside it) and its tile count;
     labelled objects' boxes are the union of their triangles' boxes."""
     tid = wp.tid()
     for g in range(tid * per, wp.min(count, tid * per + per)):
-        _setup_kernel_one(g, vcam, tris, tri_inst, inst_obj, fx, fy, cx, cy, near, far, width, height, tile, bbox, ntiles, obj_lo, obj_hi)
+        _setup_kernel_one(g, vcam, tris, tri_inst, inst_obj, fx, fy, cx, cy, near, far, width, height, tile, bbox,
+                          ntiles, obj_lo, obj_hi, cam_rot, tri_plane, tri_nrm, tri_e0, tri_e1)
 
 
 
@@ -275,7 +286,10 @@ class Raster:
     """One frame's closest-hit keys plus what the pixel pass needs to resolve them."""
 
     zbuf: wp.array  #: (H, W) uint64 (bits(z) << 32 | triangle), EMPTY where nothing is hit
-    vcam: wp.array  #: camera-frame vertices
+    planes: wp.array  #: per triangle (n, n.A) in the camera frame, n = (B - A) x (C - A) (set where it has pixels)
+    normals: wp.array  #: per triangle: world unit normal on the camera's side
+    e0: wp.array  #: per triangle: B x C, camera frame (barycentric weight of A: e0.d / n.d)
+    e1: wp.array  #: per triangle: C x A (weight of B)
     ray_x: wp.array  #: (W,) float32 ray slopes
     ray_y: wp.array  #: (H,)
     unoccluded: np.ndarray  #: (N,) per object: pixels covered with every occluder removed
@@ -335,8 +349,10 @@ class PrimaryPass:
             ntiles = wp.empty(T, dtype=wp.int32, device=dev)
             obj_lo = wp.full(max(N, 1), wp.vec2i(1 << 30, 1 << 30), dtype=wp.vec2i, device=dev)
             obj_hi = wp.full(max(N, 1), wp.vec2i(-1, -1), dtype=wp.vec2i, device=dev)
+            planes, normals, e0, e1 = (wp.empty(T, dtype=d, device=dev) for d in (wp.vec4, wp.vec3, wp.vec3, wp.vec3))
             self._launch(setup_kernel, T, [vcam, geo.tris, geo.tri_inst, obj_arr, fx, fy, cx, cy, near, far, W, H,
-                                           self.tile, bbox, ntiles, obj_lo, obj_hi])
+                                           self.tile, bbox, ntiles, obj_lo, obj_hi, wp.mat33(*c2w[:3, :3].ravel()),
+                                           planes, normals, e0, e1])
             ends = wp.empty(T, dtype=wp.int32, device=dev)
             wp.utils.array_scan(ntiles, ends, inclusive=True)
             n_items = int(ends[T - 1:].numpy()[0])
@@ -359,8 +375,8 @@ class PrimaryPass:
                         cover, *(wp.array(r, dtype=wp.int32, device=dev) for r in rows[:3]), acc])
                     unocc += acc.numpy()[:N]
         else:
-            vcam = wp.zeros(1, dtype=wp.vec3, device=dev)
-        return Raster(self.zbuf, vcam, ray_x, ray_y, unocc)
+            planes, normals, e0, e1 = (wp.zeros(1, dtype=d, device=dev) for d in (wp.vec4, wp.vec3, wp.vec3, wp.vec3))
+        return Raster(self.zbuf, planes, normals, e0, e1, ray_x, ray_y, unocc)
 
 
 def _cover_passes(lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, tuple]]:

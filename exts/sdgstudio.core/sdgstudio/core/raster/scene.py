@@ -188,11 +188,10 @@ class SceneReader:
                            sorted(unknown))
 
     def _instance(self, path: str, root: Usd.Prim, gprims: list[Usd.Prim], xfc) -> Instance | None:
-        l2w = column_matrix(xfc.GetLocalToWorldTransform(root))
-        try:
-            w2l = np.linalg.inv(l2w)
-        except np.linalg.LinAlgError:
+        m = xfc.GetLocalToWorldTransform(root)
+        if not m.GetDeterminant3() or not np.isfinite(m.GetDeterminant()):
             return None  # zero scale: nothing to see
+        l2w = column_matrix(m)
         parts = []
         for g in gprims:
             key, build = build_piece(g, self.segments)
@@ -202,7 +201,7 @@ class SceneReader:
                 # pose, so the cached mesh (and the 3D box) are bit-identical whatever frame came before.
                 rel = np.eye(4) if g == root else column_matrix(xfc.ComputeRelativeTransform(g, root)[0])
                 parts.append((g, key, piece, rel))
-        if not parts or not np.all(np.isfinite(w2l)):
+        if not parts or not np.all(np.isfinite(l2w)):
             return None
         mkey = (path, tuple((p.geom_key, r.round(12).tobytes()) for _, _, p, r in parts))
         entry = self.meshes.get(mkey, self.tick, lambda: self._build_mesh([(p, r) for _, _, p, r in parts]))

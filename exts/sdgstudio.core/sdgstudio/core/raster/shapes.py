@@ -25,7 +25,7 @@ class Piece:
     tris: np.ndarray  #: (T, 3) int32
     uv: np.ndarray  #: (T, 3, 2) float32
     color: np.ndarray  #: (T, 3, 3) float32 linear displayColor (0.5 grey when absent)
-    geom_key: bytes
+    geom_key: object  #: hashable: identifies the geometry (tuple for implicit prims, digest for meshes)
     convex: bool = False  #: part of the boundary of a convex body by construction (implicit prims)
     box: bool = False  #: the surface of its own bounding box (Cube prims)
 
@@ -165,18 +165,14 @@ def _corners(values, interp: str, tri_face, tri_fv, tris, n_faces, n_points, n_f
     return values[idx[:, None].repeat(3, 1) if interp == "uniform" else idx]
 
 
-def build_piece(prim: Usd.Prim, seg: int) -> tuple[bytes, callable]:
+def build_piece(prim: Usd.Prim, seg: int) -> tuple[object, callable]:
     """Returns the full cache key of a gprim and a builder for its :class:`Piece` (None when empty)."""
     pvapi = UsdGeom.PrimvarsAPI(prim)
     col_v, col_i = _flat_primvar(pvapi.GetPrimvar("displayColor"))
-    st = pvapi.GetPrimvar("st")
-    if not (st and st.HasValue()):
-        st = next((p for p in pvapi.GetPrimvarsWithValues() if p.GetTypeName().role == "TextureCoordinate"), None)
-    st_v, st_i = _flat_primvar(st)
-    if prim.GetTypeName() in IMPLICIT:
+    if prim.GetTypeName() in IMPLICIT:  # UVs come from the tessellation; keys are plain tuples (cheap to hash)
         params = _implicit_params(prim)
-        geom_key = _digest(params, seg)
-        key = _digest(geom_key, col_v)
+        geom_key = ("implicit", params, seg)
+        key = (geom_key, None if col_v is None else tuple(col_v[0]))
 
         def build() -> Piece:
             p, tris, uv = _tessellate(params, seg)
@@ -185,6 +181,10 @@ def build_piece(prim: Usd.Prim, seg: int) -> tuple[bytes, callable]:
                          box=params[0] == "Cube")
 
         return key, build
+    st = pvapi.GetPrimvar("st")
+    if not (st and st.HasValue()):
+        st = next((p for p in pvapi.GetPrimvarsWithValues() if p.GetTypeName().role == "TextureCoordinate"), None)
+    st_v, st_i = _flat_primvar(st)
     mesh = UsdGeom.Mesh(prim)
     pts = np.asarray(mesh.GetPointsAttr().Get() or [], dtype=np.float64).reshape(-1, 3)
     counts = np.asarray(mesh.GetFaceVertexCountsAttr().Get() or [], dtype=np.int64)
