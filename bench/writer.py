@@ -71,7 +71,8 @@ def make_frame(seed: int, n_objects: int = 20) -> FrameData:
         instance[mask] = i
         semantic[mask] = 1 + i % 5
         rows, cols = np.nonzero(instance == i)
-        box = (float(cols.min()), float(rows.min()), float(cols.max() + 1), float(rows.max() + 1)) if rows.size else None
+        box = (float(cols.min()), float(rows.min()), float(cols.max() + 1), float(rows.max() + 1)) \
+            if rows.size else None
         pose = np.eye(4)
         pose[:3, 3] = (cx / W - 0.5, cy / H - 0.5, distance)
         objects.append(ObjectLabel(
@@ -204,7 +205,7 @@ def run_offered_load(frames: list[FrameData], fps: float, seconds: float, out: P
     writer = DatasetWriter(out, workers=workers, queue_depth=queue_depth, rgb_format=rgb_format)
     writer.start({"bench": "offered-load"})
     count = round(fps * seconds)
-    t0 = time.perf_counter()
+    cpu0, busy0, t0 = os.times(), machine_busy_seconds(), time.perf_counter()
     for i in range(count):
         delay = t0 + i / fps - time.perf_counter()
         if delay > 0:
@@ -213,8 +214,12 @@ def run_offered_load(frames: list[FrameData], fps: float, seconds: float, out: P
     submitting = time.perf_counter() - t0
     blocked = writer.progress().blocked_seconds
     writer.close()
-    drain = time.perf_counter() - t0 - submitting
-    return {"count": count, "achieved_fps": count / submitting, "blocked": blocked / submitting, "drain_s": drain}
+    elapsed = time.perf_counter() - t0
+    cpu1, busy1 = os.times(), machine_busy_seconds()
+    own = cpu1.user - cpu0.user + cpu1.system - cpu0.system
+    return {"count": count, "achieved_fps": count / submitting, "blocked": blocked / submitting,
+            "drain_s": elapsed - submitting,
+            "others": (busy1 - busy0 - own) / elapsed if busy0 is not None else float("nan")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,8 +248,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{'other load (cores)':>19}")
         best = 0.0
         for workers in args.workers:
-            r = run_sustained(frames, args.frames, root / f"sustained_w{workers}", workers, args.queue_depth,
-                              args.rgb_format)
+            out = root / f"sustained_w{workers or 'default'}"
+            r = run_sustained(frames, args.frames, out, workers, args.queue_depth, args.rgb_format)
             best = max(best, r["fps"])
             print(f"{r['workers']:>8} {r['queue_depth']:>6} {r['fps']:9.1f} {r['blocked']:8.1%} "
                   f"{r['mb_per_frame']:9.2f} {r['cpu_ms']:13.1f} {r['others']:19.2f}")
@@ -254,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                              args.queue_depth, args.rgb_format)
         print(f"(c) offered {args.offered_fps:g} frames/s for {args.offered_seconds:g} s: {r['count']} frames at "
               f"{r['achieved_fps']:.1f} frames/s, blocked {r['blocked']:.2%} of the time, "
-              f"close() drained in {r['drain_s'] * 1000:.0f} ms")
+              f"close() drained in {r['drain_s'] * 1000:.0f} ms; other load {r['others']:.2f} cores")
     finally:
         if args.out is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -10,6 +10,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 # This checkout's code first, even when the venv's editable install points at another checkout (git worktrees).
 sys.path.insert(0, str(REPO / "exts" / "sdgstudio.core"))
+# sdgstudio.ui's pure modules (view-models, schema form, stage tools) import without Kit.
+sys.path.insert(1, str(REPO / "exts" / "sdgstudio.ui"))
+# The Replicator extension's pure modules (plan, normalize, scene) are tested here too; its Kit modules are not imported.
+sys.path.insert(2, str(REPO / "exts" / "sdgstudio.replicator"))
 SCENES = REPO / "exts" / "sdgstudio.core" / "data" / "scenes"
 
 

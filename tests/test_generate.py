@@ -138,3 +138,28 @@ def test_yaml_config_generates_the_same_dataset(small_scene, full_run, tmp_path)
 def test_config_round_trip_keeps_unknown_classes_out():
     config = config_from_dict({"assets": [{"name": "a", "source": "cube", "class": "a"}]})
     assert config_to_dict(config)["classes"] == ["a"]
+
+
+def test_resume_adds_missing_frames_and_keeps_the_rest(full_run, small_scene, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "partial"
+    shutil.copytree(full_run, out)
+    lines = (out / "manifest.jsonl").read_text().splitlines(keepends=True)
+    (out / "manifest.jsonl").write_text(lines[0] + lines[1][:40])  # frame 0 listed, frame 1 torn mid-line
+    (out / "rgb_000002.png").write_bytes(b"half")  # a file of an unlisted frame, as a killed run leaves it
+    kept = (out / "rgb_000000.png").stat().st_mtime_ns
+    assert main(["generate", "--config", str(small_scene), "--frames", str(FRAMES), "--out", str(out), "--resume", "--quiet"]) == 0
+    entries = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [e["frame"] for e in entries] == list(range(FRAMES))
+    assert (out / "rgb_000000.png").stat().st_mtime_ns == kept
+    for frame in range(FRAMES):
+        assert _digests(out, frame) == _digests(full_run, frame)
+    assert "wrote 2 frames" in capsys.readouterr().out
+
+
+def test_resume_refuses_a_dataset_made_with_other_settings(full_run, small_scene, tmp_path, capsys):
+    assert main(["generate", "--config", str(small_scene), "--frames", "4", "--out", str(full_run), "--seed", "5", "--resume", "--quiet"]) == 2
+    assert "seed" in capsys.readouterr().err
+    assert main(["generate", "--config", str(small_scene), "--out", str(tmp_path / "empty"), "--resume", "--quiet"]) == 2
+    assert "no dataset to resume" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import stat
 
 import pytest
@@ -100,6 +101,23 @@ def test_lock_is_exclusive_and_released(tmp_path):
     with pytest.raises(DatasetLockedError, match=f"being written by another run \\(pid {os.getpid()} on "):
         DatasetLock(tmp_path).acquire()
     first.release()
+    assert not (tmp_path / ".sdgstudio.lock").exists()  # a finished dataset folder has no hidden files
+    (tmp_path / ".sdgstudio.lock").write_text("pid 1 on crashed-host\n")  # stale: its process is gone
     second = DatasetLock(tmp_path)
     second.acquire()
+    assert (tmp_path / ".sdgstudio.lock").read_text() == f"pid {os.getpid()} on {socket.gethostname()}\n"
+    assert second.stale_holder == "pid 1 on crashed-host" and first.stale_holder is None
     second.release()
+
+
+def test_lock_holder_names_a_live_holder_only(tmp_path):
+    assert manifest.lock_holder(tmp_path) is None
+    lock = DatasetLock(tmp_path)
+    lock.acquire()
+    assert manifest.lock_holder(tmp_path) == f"pid {os.getpid()} on {socket.gethostname()}"
+    lock.release()
+    (tmp_path / ".sdgstudio.lock").write_text("")  # a run killed between creating and writing its lock
+    assert manifest.lock_holder(tmp_path) is None
+    lock.acquire()
+    assert lock.stale_holder == "a run that died while starting"
+    lock.release()

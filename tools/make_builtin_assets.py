@@ -67,8 +67,9 @@ def write_mesh(stage, path, mesh):
     m.CreateExtentAttr(UsdGeom.PointBased.ComputeExtent(m.GetPointsAttr().Get()))
 
 
-def write_asset(name: str, meshes: dict[str, tuple]) -> None:
-    path = DATA / "assets" / f"{name}.usda"
+def write_asset(name: str, meshes: dict[str, tuple], folder: str = "assets") -> None:
+    path = DATA / folder / f"{name}.usda"
+    path.parent.mkdir(parents=True, exist_ok=True)
     stage = Usd.Stage.CreateNew(str(path))
     UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
     UsdGeom.SetStageMetersPerUnit(stage, 1.0)
@@ -93,6 +94,70 @@ def textures() -> None:
         Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(out / f"{name}.png")
 
 
+# Household library: (file stem, class, profile(s)) — lathed, meters, base at z = 0.
+HOUSEHOLD_CLASSES = {
+    "mug_short": "mug", "mug_tall": "mug", "bottle_water": "bottle", "bottle_sauce": "bottle", "bowl_deep": "bowl",
+    "bowl_wide": "bowl", "can_soda": "can", "can_soup": "can", "jar_jam": "jar", "cup_paper": "cup",
+}
+
+
+def household() -> None:
+    folder = "assets/household"
+    def mug(r, h):
+        return [(0.0, 0.0), (r - 0.002, 0.0), (r, 0.004), (r, h), (r - 0.004, h), (r - 0.006, 0.01), (0.0, 0.01)]
+
+    def handle(r, h):
+        return torus_arc((r, 0, h / 2), h * 0.27, 0.006, -1.4, 1.4)
+
+    write_asset("mug_short", {"body": lathe(mug(0.042, 0.09)), "handle": handle(0.042, 0.09)}, folder)
+    write_asset("mug_tall", {"body": lathe(mug(0.037, 0.12)), "handle": handle(0.037, 0.12)}, folder)
+    write_asset("bottle_water", {"body": lathe([(0.0, 0.0), (0.033, 0.0), (0.035, 0.01), (0.035, 0.15), (0.02, 0.19),
+                                                 (0.013, 0.2), (0.013, 0.225), (0.0, 0.225)])}, folder)
+    write_asset("bottle_sauce", {"body": lathe([(0.0, 0.0), (0.028, 0.0), (0.03, 0.02), (0.026, 0.1), (0.015, 0.14),
+                                                 (0.01, 0.17), (0.0, 0.17)])}, folder)
+    write_asset("bowl_deep", {"body": lathe([(0.0, 0.0), (0.03, 0.0), (0.055, 0.03), (0.065, 0.07), (0.06, 0.072),
+                                              (0.05, 0.035), (0.025, 0.008), (0.0, 0.008)])}, folder)
+    write_asset("bowl_wide", {"body": lathe([(0.0, 0.0), (0.04, 0.0), (0.08, 0.025), (0.09, 0.045), (0.085, 0.047),
+                                              (0.07, 0.022), (0.035, 0.007), (0.0, 0.007)])}, folder)
+    def can(r, h):
+        return [(0.0, 0.0), (r - 0.004, 0.0), (r, 0.005), (r, h - 0.005), (r - 0.004, h), (0.0, h)]
+
+    write_asset("can_soda", {"body": lathe(can(0.033, 0.122))}, folder)
+    write_asset("can_soup", {"body": lathe(can(0.038, 0.1))}, folder)
+    write_asset("jar_jam", {"body": lathe([(0.0, 0.0), (0.035, 0.0), (0.037, 0.01), (0.037, 0.08), (0.03, 0.09),
+                                            (0.032, 0.092), (0.032, 0.11), (0.0, 0.11)])}, folder)
+    write_asset("cup_paper", {"body": lathe([(0.0, 0.0), (0.028, 0.0), (0.04, 0.11), (0.042, 0.112), (0.0, 0.112)])},
+                folder)
+    lines = [f'{stem} = "{cls}"' for stem, cls in HOUSEHOLD_CLASSES.items()]
+    (DATA / folder / "classes.toml").write_text("# file stem = semantic class\n" + "\n".join(lines) + "\n")
+
+
+def box(center, size):
+    """An axis-aligned box mesh (meters), for the gripper."""
+    (cx, cy, cz), (sx, sy, sz) = center, size
+    pts = [(cx + x * sx / 2, cy + y * sy / 2, cz + z * sz / 2) for z in (-1, 1) for y in (-1, 1) for x in (-1, 1)]
+    quads = [[0, 2, 3, 1], [4, 5, 7, 6], [0, 1, 5, 4], [2, 6, 7, 3], [0, 4, 6, 2], [1, 3, 7, 5]]
+    st = [(0.0, 0.0)] * 8
+    return pts, [4] * 6, [i for q in quads for i in q], st
+
+
+def gripper() -> None:
+    """A parallel-jaw gripper pointing down -Z from its wrist at the origin; ``wrist`` is the camera mount."""
+    path = DATA / "assets" / "gripper.usda"
+    stage = Usd.Stage.CreateNew(str(path))
+    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
+    UsdGeom.SetStageMetersPerUnit(stage, 1.0)
+    root = UsdGeom.Xform.Define(stage, "/gripper")
+    stage.SetDefaultPrim(root.GetPrim())
+    UsdGeom.Xform.Define(stage, "/gripper/wrist")
+    flange = lathe([(0.0, 0.0), (0.035, 0.0), (0.035, -0.04), (0.0, -0.04)])
+    write_mesh(stage, "/gripper/flange", flange)
+    write_mesh(stage, "/gripper/palm", box((0.0, 0.0, -0.055), (0.05, 0.16, 0.03)))
+    write_mesh(stage, "/gripper/finger_left", box((0.0, 0.065, -0.11), (0.02, 0.012, 0.08)))
+    write_mesh(stage, "/gripper/finger_right", box((0.0, -0.065, -0.11), (0.02, 0.012, 0.08)))
+    stage.GetRootLayer().Save()
+
+
 def main() -> int:
     (DATA / "assets").mkdir(parents=True, exist_ok=True)
     mug_body = [(0.0, 0.0), (0.04, 0.0), (0.042, 0.005), (0.042, 0.095), (0.038, 0.095), (0.036, 0.01), (0.0, 0.01)]
@@ -103,6 +168,8 @@ def main() -> int:
     bowl = [(0.0, 0.0), (0.035, 0.0), (0.06, 0.02), (0.075, 0.05), (0.07, 0.052), (0.055, 0.025), (0.03, 0.008),
             (0.0, 0.008)]
     write_asset("bowl", {"body": lathe(bowl)})
+    household()
+    gripper()
     textures()
     print(f"wrote assets and textures under {DATA}")
     return 0

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .config import AssetConfig
+from .config import AssetItem
 
 DEFAULT_PRIMITIVE_SIZE = 0.1  # meters
 
@@ -43,13 +43,13 @@ def usd_file_bounds(path: str) -> tuple[tuple[float, float, float], tuple[float,
     return tuple(box.GetMin()), tuple(box.GetMax())  # type: ignore[return-value]
 
 
-def asset_bounds(asset: AssetConfig) -> tuple[np.ndarray, np.ndarray, float]:
+def item_bounds(item: AssetItem, size: float | None) -> tuple[np.ndarray, np.ndarray, float]:
     """``(local_min, local_max, normalize_scale)``: unscaled local bounds and the factor that applies ``size``."""
-    if asset.is_primitive:
-        half = (asset.size or DEFAULT_PRIMITIVE_SIZE) / 2
+    if item.is_primitive:
+        half = (size or DEFAULT_PRIMITIVE_SIZE) / 2
         return np.full(3, -half), np.full(3, half), 1.0
-    lo, hi = (np.asarray(v, dtype=float) for v in usd_file_bounds(asset.source))
-    factor = 1.0 if asset.size is None else asset.size / float(np.max(hi - lo))
+    lo, hi = (np.asarray(v, dtype=float) for v in usd_file_bounds(item.source))
+    factor = 1.0 if size is None else size / float(np.max(hi - lo))
     return lo, hi, factor
 
 

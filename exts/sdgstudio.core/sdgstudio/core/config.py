@@ -118,13 +118,67 @@ def _resolve_path(value: str, info: ValidationInfo) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
 
+class RotationConfig(StrictModel):
+    """Euler angles applied as USD ``rotateXYZ`` (degrees)."""
+
+    roll: Range = Field(default=Range(min=0, max=0), **_meta("Roll (about X)", "deg"))
+    pitch: Range = Field(default=Range(min=0, max=0), **_meta("Pitch (about Y)", "deg"))
+    yaw: Range = Field(default=Range(min=0, max=360), **_meta("Yaw (about Z)", "deg"))
+
+
+class LibraryItem(StrictModel):
+    """One USD file of an asset library, with its class and how often it is picked."""
+
+    file: str = Field(**_meta("File", description="USD file."))
+    semantic_class: str = Field(alias="class", min_length=1, **_meta("Class"))
+    weight: float = Field(default=1.0, gt=0, **_meta("Weight", "", "Relative chance of being picked."))
+
+    @field_validator("file")
+    @classmethod
+    def _exists(cls, value: str, info: ValidationInfo) -> str:
+        return str(_usd_file(value, info))
+
+
+class AssetItem(BaseModel):
+    """What one object slot shows: resolved from an asset (a source, or one file of a library)."""
+
+    name: str  #: prim name of the slot, unique in the scene
+    source: str  #: a primitive name or an absolute USD path
+    semantic_class: str
+    weight: float = 1.0
+
+    @property
+    def is_primitive(self) -> bool:
+        return self.source in PRIMITIVES
+
+
+def _usd_file(value: str, info: ValidationInfo) -> Path:
+    path = _resolve_path(value, info)
+    if path.suffix.lower() not in USD_SUFFIXES:
+        raise ValueError(f"'{value}' is neither a primitive ({', '.join(PRIMITIVES)}) nor a USD file")
+    if not path.is_file():
+        raise ValueError(f"USD file not found: {path}")
+    return path
+
+
 class AssetConfig(StrictModel):
-    """A kind of object scattered on the table each frame."""
+    """A kind of object scattered on the table each frame: one source, or a library that k of n are picked from."""
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", **_meta("Name", description="Prim name stem."))
-    source: str = Field(**_meta("Source", description="A primitive (cube, sphere, cylinder, cone, capsule) or a USD file."))
-    semantic_class: str = Field(alias="class", min_length=1, **_meta("Class", description="Semantic class label."))
-    count: IntRange = Field(default=IntRange(min=1, max=1), **_meta("Count", "objects", "How many per frame."))
+    source: str | None = Field(
+        default=None, **_meta("Source", description="A primitive (cube, sphere, cylinder, cone, capsule) or a USD file.")
+    )
+    semantic_class: str | None = Field(
+        default=None, alias="class", **_meta("Class", description="Semantic class (library: default for its files).")
+    )
+    library: list[LibraryItem] | str | None = Field(
+        default=None,
+        **_meta("Library", description="USD files to pick from each frame: a list of {file, class, weight} or a folder."),
+    )
+    library_classes: str | None = Field(
+        default=None, **_meta("Library classes", description="TOML file mapping a folder's file stems to classes.")
+    )
+    count: IntRange = Field(default=IntRange(min=1, max=1), **_meta("Count", "objects", "How many per frame (library: k of n)."))
     size: float | None = Field(
         default=None,
         gt=0,
@@ -132,20 +186,38 @@ class AssetConfig(StrictModel):
     )
     scale: Range = Field(default=Range(min=1.0, max=1.0), **_meta("Scale", "x", "Uniform scale multiplier."))
     color: RGB | None = Field(default=None, **_meta("Colour", "", "Fixed base colour; None = randomized."))
+    target: bool = Field(default=False, **_meta("Target", description="One visible object of these becomes the frame's target."))
 
     _check_color = field_validator("color")(classmethod(lambda cls, v: _check_rgb(v)))
 
     @field_validator("source")
     @classmethod
-    def _source_exists(cls, value: str, info: ValidationInfo) -> str:
-        if value in PRIMITIVES:
+    def _source_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or value in PRIMITIVES:
             return value
+        return str(_usd_file(value, info))
+
+    @field_validator("library_classes")
+    @classmethod
+    def _classes_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
         path = _resolve_path(value, info)
-        if path.suffix.lower() not in USD_SUFFIXES:
-            raise ValueError(f"'{value}' is neither a primitive ({', '.join(PRIMITIVES)}) nor a USD file")
         if not path.is_file():
-            raise ValueError(f"USD file not found: {path}")
+            raise ValueError(f"class mapping file not found: {path}")
         return str(path)
+
+    @field_validator("library")
+    @classmethod
+    def _library(cls, value: list[LibraryItem] | str | None, info: ValidationInfo) -> list[LibraryItem] | str | None:
+        if not isinstance(value, str):
+            return value
+        folder = _resolve_path(value, info)
+        if not folder.is_dir():
+            raise ValueError(f"library folder not found: {folder}")
+        if not any(p.suffix.lower() in USD_SUFFIXES for p in folder.iterdir()):
+            raise ValueError(f"library folder has no USD files: {folder}")
+        return str(folder)
 
     @field_validator("scale")
     @classmethod
@@ -154,29 +226,80 @@ class AssetConfig(StrictModel):
             raise ValueError(f"scale must be positive, got min {value.min:g}")
         return value
 
+    @model_validator(mode="after")
+    def _one_source(self) -> AssetConfig:
+        if (self.source is None) == (self.library is None):
+            raise ValueError("give exactly one of 'source' or 'library'")
+        if self.source is not None and not self.semantic_class:
+            raise ValueError("'class' is required with 'source'")
+        items = self.items()  # raises on unmapped library files
+        if self.library is not None and self.count.max > len(items):
+            raise ValueError(f"count max {self.count.max} exceeds the library's {len(items)} files")
+        return self
+
+    def items(self) -> list[AssetItem]:
+        """The slots' contents: one item per library file, or the single source (shown ``count`` times)."""
+        if self.source is not None:
+            return [AssetItem(name=self.name, source=self.source, semantic_class=self.semantic_class or "")]
+        if isinstance(self.library, list):
+            entries = [(Path(i.file), i.semantic_class, i.weight) for i in self.library]
+        else:
+            mapping = tomllib.loads(Path(self.library_classes).read_text()) if self.library_classes else {}
+            entries = []
+            for path in sorted(p for p in Path(self.library).iterdir() if p.suffix.lower() in USD_SUFFIXES):
+                cls_name = mapping.get(path.stem, self.semantic_class)
+                if not cls_name:
+                    raise ValueError(f"library file '{path.name}' has no class: add it to library_classes or set 'class'")
+                entries.append((path, str(cls_name), 1.0))
+        return [AssetItem(name=f"{self.name}_{path.stem}", source=str(path), semantic_class=c, weight=w)
+                for path, c, w in entries]
+
+    @property
+    def is_library(self) -> bool:
+        return self.library is not None
+
     @property
     def is_primitive(self) -> bool:
         return self.source in PRIMITIVES
 
 
 class PropConfig(StrictModel):
-    """Static scenery (table, floor, walls): a box of the given size, optionally labelled."""
+    """Scenery (table, floor, walls, a gripper): a box of ``size`` or a USD file, optionally labelled and moved."""
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", **_meta("Name"))
-    position: Vec3 = Field(**_meta("Position", "m", "Centre of the box."))
-    size: Vec3 = Field(**_meta("Size", "m", "Box edge lengths along x, y, z."))
+    source: str = Field(default="cube", **_meta("Source", description="'cube' (a box of 'size') or a USD file."))
+    position: Vec3 = Field(**_meta("Position", "m", "Centre of the box, or the USD file's origin."))
+    rotation: Vec3 = Field(default=(0.0, 0.0, 0.0), **_meta("Rotation", "deg", "rotateXYZ Euler angles."))
+    size: Vec3 | None = Field(default=None, **_meta("Size", "m", "Box edge lengths along x, y, z (cube only)."))
     color: RGB = Field(default=(0.6, 0.6, 0.6), **_meta("Colour"))
     semantic_class: str | None = Field(default=None, alias="class", **_meta("Class", description="None = unlabelled."))
     background: bool = Field(default=False, **_meta("Background", description="Recoloured/retextured by the background randomizer."))
+    position_range: Vec3Range | None = Field(default=None, **_meta("Position range", "m", "Randomized position (overrides position)."))
+    rotation_range: RotationConfig | None = Field(default=None, **_meta("Rotation range", "deg", "Randomized rotation (overrides rotation)."))
 
     _check_color = field_validator("color")(classmethod(lambda cls, v: _check_rgb(v)))
 
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str, info: ValidationInfo) -> str:
+        return value if value == "cube" else str(_usd_file(value, info))
+
     @field_validator("size")
     @classmethod
-    def _positive_size(cls, value: Vec3) -> Vec3:
-        if any(s <= 0 for s in value):
+    def _positive_size(cls, value: Vec3 | None) -> Vec3 | None:
+        if value is not None and any(s <= 0 for s in value):
             raise ValueError(f"every edge must be positive, got {list(value)}")
         return value
+
+    @model_validator(mode="after")
+    def _cube_has_size(self) -> PropConfig:
+        if self.source == "cube" and self.size is None:
+            raise ValueError("a cube prop needs 'size'")
+        return self
+
+    @property
+    def is_randomized(self) -> bool:
+        return self.position_range is not None or self.rotation_range is not None
 
 
 class DistantLightConfig(StrictModel):
@@ -236,14 +359,6 @@ class MaterialsConfig(StrictModel):
         return v.within(0.0, 1.0, info.field_name)
 
 
-class RotationConfig(StrictModel):
-    """Euler angles applied as USD ``rotateXYZ`` (degrees)."""
-
-    roll: Range = Field(default=Range(min=0, max=0), **_meta("Roll (about X)", "deg"))
-    pitch: Range = Field(default=Range(min=0, max=0), **_meta("Pitch (about Y)", "deg"))
-    yaw: Range = Field(default=Range(min=0, max=360), **_meta("Yaw (about Z)", "deg"))
-
-
 class PoseConfig(StrictModel):
     """Where objects are scattered: in ``region`` (meters), resting on ``region.min.z``, without overlap."""
 
@@ -267,6 +382,23 @@ class CameraConfig(StrictModel):
     azimuth: Range = Field(default=Range(min=0, max=360), **_meta("Orbit azimuth", "deg"))
     elevation: Range = Field(default=Range(min=25, max=60), **_meta("Orbit elevation", "deg"))
     look_at_jitter: float = Field(default=0.05, ge=0, **_meta("Look-at jitter", "m"))
+    mount: str | None = Field(
+        default=None,
+        **_meta("Mount prim", "", "Prim path the camera rides on (e.g. a robot's wrist); None = orbit the target."),
+    )
+    mount_offset: Vec3 = Field(default=(0.0, 0.0, 0.0), **_meta("Mount offset", "m", "Camera position in the mount's frame."))
+    mount_rotation: Vec3 = Field(
+        default=(0.0, 0.0, 0.0), **_meta("Mount rotation", "deg", "rotateXYZ of the camera in the mount's frame (USD camera looks down -Z).")
+    )
+
+    @field_validator("mount")
+    @classmethod
+    def _prim_path(cls, v: str | None) -> str | None:
+        from pxr import Sdf
+
+        if v is not None and not (Sdf.Path.IsValidPathString(v) and v.startswith("/")):
+            raise ValueError(f"expected an absolute prim path like /World/Props/gripper/wrist, got '{v}'")
+        return v
 
     @field_validator("resolution")
     @classmethod
@@ -353,6 +485,49 @@ class BackgroundConfig(StrictModel):
         return sorted(str(p) for p in Path(self.textures).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+class DepthSensorConfig(StrictModel):
+    """A depth-camera model applied to a copy of the exact depth (written as ``depth_sensor``; 0 = no reading)."""
+
+    enabled: bool = Field(default=False, **_meta("Enabled"))
+    min_range: float = Field(default=0.1, ge=0, **_meta("Minimum range", "m", "Closer readings are dropped."))
+    max_range: float = Field(default=10.0, gt=0, **_meta("Maximum range", "m", "Farther readings are dropped."))
+    noise_coefficient: float = Field(
+        default=0.0, ge=0, **_meta("Noise coefficient", "1/m", "Gaussian noise sigma = coefficient x depth^2.")
+    )
+    dropout_angle: float = Field(
+        default=90.0, gt=0, le=90, **_meta("Dropout angle", "deg", "Readings where the surface is seen at a larger incidence angle are dropped.")
+    )
+    quantization: float = Field(default=0.0, ge=0, **_meta("Quantization", "m", "Step of the reported depth; 0 = none."))
+
+    @model_validator(mode="after")
+    def _ranges(self) -> DepthSensorConfig:
+        if self.min_range >= self.max_range:
+            raise ValueError(f"min_range ({self.min_range:g}) must be below max_range ({self.max_range:g})")
+        return self
+
+
+class SequenceConfig(StrictModel):
+    """Frames that follow each other: objects and camera move, so optical flow and velocities mean something.
+
+    Motion is sampled once per sequence (from the seed and the sequence's first frame), so any frame still
+    renders alone. ``length = 1`` gives independent frames.
+    """
+
+    length: int = Field(default=1, ge=1, le=1_000_000, **_meta("Frames per sequence", "frames"))
+    frame_rate: float = Field(default=30.0, gt=0, le=10000, **_meta("Frame rate", "frames/s"))
+    linear_velocity: Vec3Range = Field(
+        default=Vec3Range(min=(0.0, 0.0, 0.0), max=(0.0, 0.0, 0.0)), **_meta("Object linear velocity", "m/s")
+    )
+    angular_velocity: Vec3Range = Field(
+        default=Vec3Range(min=(0.0, 0.0, 0.0), max=(0.0, 0.0, 0.0)),
+        **_meta("Object angular velocity", "deg/s", "Rates of the rotateXYZ Euler angles."),
+    )
+    orbit_rate: Range = Field(default=Range(min=0, max=0), **_meta("Camera orbit rate", "deg/s"))
+    dolly_rate: Range = Field(default=Range(min=0, max=0), **_meta("Camera dolly rate", "m/s", "Change of orbit distance."))
+    camera_jitter: float = Field(default=0.0, ge=0, **_meta("Camera jitter", "m", "Per-frame random offset of the camera."))
+    backward_flow: bool = Field(default=False, **_meta("Backward flow", description="Also write flow from t to t-1."))
+
+
 class OutputConfig(StrictModel):
     dir: str = Field(default="out", **_meta("Output folder"))
     frames: int = Field(default=24, ge=1, le=100_000_000, **_meta("Frames", "frames"))
@@ -382,6 +557,8 @@ class SDGConfig(StrictModel):
     camera: CameraConfig = Field(default_factory=CameraConfig, **_meta("Camera"))
     physics: PhysicsConfig = Field(default_factory=PhysicsConfig, **_meta("Physics"))
     background: BackgroundConfig = Field(default_factory=BackgroundConfig, **_meta("Background"))
+    depth_sensor: DepthSensorConfig = Field(default_factory=DepthSensorConfig, **_meta("Depth sensor"))
+    sequence: SequenceConfig = Field(default_factory=SequenceConfig, **_meta("Sequences"))
     output: OutputConfig = Field(default_factory=OutputConfig, **_meta("Output"))
 
     @field_validator("annotators")
@@ -397,10 +574,12 @@ class SDGConfig(StrictModel):
     @model_validator(mode="after")
     def _consistent(self) -> SDGConfig:
         names = [a.name for a in self.assets] + [p.name for p in self.props]
+        names += [i.name for a in self.assets if a.is_library for i in a.items()]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"asset/prop names must be unique, repeated: {dupes}")
-        used = [a.semantic_class for a in self.assets] + [p.semantic_class for p in self.props if p.semantic_class]
+        used = [i.semantic_class for a in self.assets for i in a.items()]
+        used += [p.semantic_class for p in self.props if p.semantic_class]
         if self.classes:
             if len(set(self.classes)) != len(self.classes):
                 raise ValueError(f"classes listed twice: {self.classes}")
@@ -412,6 +591,10 @@ class SDGConfig(StrictModel):
         if sum(a.count.max for a in self.assets) == 0:
             raise ValueError("every asset has count max 0: nothing to label")
         return self
+
+    def asset_items(self) -> list[tuple[AssetConfig, AssetItem]]:
+        """Every (asset, item) pair in config order: what the stage builds slots for."""
+        return [(asset, item) for asset in self.assets for item in asset.items()]
 
     def class_id(self, name: str) -> int:
         """Stable 1-based class id (0 is background)."""
@@ -471,7 +654,7 @@ def save_config(config: SDGConfig, path: Path | str) -> None:
     """Write TOML or YAML (by suffix) atomically: a crash never leaves a half-written config."""
     import tomli_w
 
-    from .files import atomic_write_bytes
+    from .files import write_file_durably
 
     path = Path(path)
     data = config_to_dict(config)
@@ -481,7 +664,7 @@ def save_config(config: SDGConfig, path: Path | str) -> None:
         text = yaml.safe_dump(data, sort_keys=False)
     else:
         raise ConfigError(str(path), [("(file)", "expected a .toml, .yaml or .yml file")])
-    atomic_write_bytes(path, text.encode("utf-8"))
+    write_file_durably(path, text.encode("utf-8"), drop_cache=False)
 
 
 def json_schema() -> dict:

@@ -64,10 +64,12 @@ except ImportError:  # pragma: no cover - exercised by monkeypatching _isal_zlib
 LAYER_PREFIX: dict[str, str] = {
     "rgb": "rgb",
     "depth": "depth",
+    "depth_sensor": "depth_sensor",
     "instance_segmentation": "instance",
     "semantic_segmentation": "semantic",
     "normals": "normals",
     "optical_flow": "flow",
+    "optical_flow_backward": "flow_backward",
     "labels": "labels",
 }
 
@@ -75,10 +77,12 @@ LAYER_PREFIX: dict[str, str] = {
 LAYER_SPEC: dict[str, tuple[tuple[np.dtype, ...], tuple[tuple[int, ...], ...]]] = {
     "rgb": ((np.dtype(np.uint8),), ((3,), (4,))),
     "depth": ((np.dtype(np.float32),), ((),)),
+    "depth_sensor": ((np.dtype(np.float32),), ((),)),
     "instance_segmentation": ((np.dtype(np.uint32), np.dtype(np.uint16)), ((),)),
     "semantic_segmentation": ((np.dtype(np.uint16),), ((),)),
     "normals": ((np.dtype(np.float32),), ((3,),)),
     "optical_flow": ((np.dtype(np.float32),), ((2,),)),
+    "optical_flow_backward": ((np.dtype(np.float32),), ((2,),)),
 }
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -242,7 +246,7 @@ def encode_layer(name: str, array: np.ndarray, *, rgb_format: str = "png") -> tu
         return (".jpg", encode_jpeg(array)) if rgb_format == "jpg" else (".png", encode_png(array))
     if name in ("instance_segmentation", "semantic_segmentation"):
         return _encode_ids(array)
-    if name in ("depth", "normals", "optical_flow"):
+    if name in ("depth", "depth_sensor", "normals", "optical_flow", "optical_flow_backward"):
         return ".tif", encode_tiff(array)
     raise ValueError(f"unknown image layer {name!r}; expected one of {sorted(LAYER_SPEC)}")
 

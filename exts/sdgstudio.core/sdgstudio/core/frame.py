@@ -36,7 +36,7 @@ ANNOTATORS: dict[str, str] = {
     "bounding_box_2d_loose": "Box around each object's full projected extent, occluders ignored.",
     "bounding_box_3d": "Each object's local-frame extents and local-to-world transform.",
     "pose_6d": "Each object's rotation and translation in the camera frame.",
-    "optical_flow": "Forward optical flow in pixels, (H, W, 2) float32 (sequences only).",
+    "optical_flow": "Forward optical flow t -> t+1 in pixels, (H, W, 2) float32, NaN where invalid; object velocities.",
 }
 
 
@@ -90,6 +90,8 @@ class ObjectLabel:
     pose_in_camera: np.ndarray  #: (4, 4) float64 rigid transform object -> OpenCV camera (scale removed)
     scale: tuple[float, float, float]  #: the prim's world scale along its local axes
     is_target: bool = False
+    linear_velocity: tuple[float, float, float] | None = None  #: m/s, camera frame (sequences; see flow.py)
+    angular_velocity: tuple[float, float, float] | None = None  #: rad/s, axis x angle, camera frame
 
     def to_json(self) -> dict:
         def box(b):
@@ -117,6 +119,9 @@ class ObjectLabel:
             },
             "scale": [float(s) for s in self.scale],
             "is_target": self.is_target,
+            **({"motion": {"linear_velocity": [float(v) for v in self.linear_velocity],
+                           "angular_velocity": [float(v) for v in self.angular_velocity]}}
+               if self.linear_velocity is not None else {}),
         }
 
 
@@ -129,25 +134,46 @@ class FrameData:
     objects: list[ObjectLabel] = field(default_factory=list)
     rgb: np.ndarray | None = None  #: (H, W, 3) uint8
     depth: np.ndarray | None = None  #: (H, W) float32 meters, inf = no hit
+    depth_sensor: np.ndarray | None = None  #: (H, W) float32 meters, simulated sensor (sensors.py), 0 = no reading
     instance_segmentation: np.ndarray | None = None  #: (H, W) uint32
     semantic_segmentation: np.ndarray | None = None  #: (H, W) uint16
     normals: np.ndarray | None = None  #: (H, W, 3) float32 world-space
-    optical_flow: np.ndarray | None = None  #: (H, W, 2) float32 pixels
+    optical_flow: np.ndarray | None = None  #: (H, W, 2) float32 pixels, t -> t+1, NaN = invalid (flow.py)
+    optical_flow_backward: np.ndarray | None = None  #: (H, W, 2) float32 pixels, t -> t-1, NaN = invalid
     unlabeled_pixel_count: int = 0  #: pixels that hit geometry without a semantic class
     extra: dict = field(default_factory=dict)  #: backend-specific metadata, JSON-serializable
 
-    IMAGE_LAYERS = ("rgb", "depth", "instance_segmentation", "semantic_segmentation", "normals", "optical_flow")
+    IMAGE_LAYERS = ("rgb", "depth", "depth_sensor", "instance_segmentation", "semantic_segmentation", "normals", "optical_flow",
+                    "optical_flow_backward")
 
     def images(self) -> dict[str, np.ndarray]:
         """The image layers that are present, by annotator name."""
         return {name: getattr(self, name) for name in self.IMAGE_LAYERS if getattr(self, name) is not None}
 
+    @property
+    def target(self) -> ObjectLabel | None:
+        """The frame's target object (at most one; see ``AssetConfig.target``), if any."""
+        return next((o for o in self.objects if o.is_target), None)
+
     def labels_json(self) -> dict:
-        """The frame's labels as written to ``labels_<frame>.json``."""
+        """The frame's labels as written to ``labels_<frame>.json``.
+
+        ``target`` repeats the target object's 6D pose relative to the camera and its visibility, so a grasping
+        pipeline reads one key.
+        """
+        target = self.target
         return {
             "frame": self.index,
             "camera": self.camera.to_json(),
             "objects": [o.to_json() for o in self.objects],
             "unlabeled_pixel_count": int(self.unlabeled_pixel_count),
+            **({"target": {
+                "prim_path": target.prim_path,
+                "class": target.class_name,
+                "instance_id": target.instance_id,
+                "pose_in_camera": {"R": target.pose_in_camera[:3, :3].tolist(), "t": target.pose_in_camera[:3, 3].tolist()},
+                "visible_fraction": round(float(target.visible_fraction), 6),
+                "pixel_count": target.pixel_count,
+            }} if target is not None else {}),
             **({"extra": self.extra} if self.extra else {}),
         }

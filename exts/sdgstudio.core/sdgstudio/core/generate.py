@@ -10,19 +10,31 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pxr import Usd
 
 from . import __version__
 from .config import SDGConfig, config_to_dict
+from .flow import flow_summary, object_velocities, optical_flow
 from .frame import FrameData
-from .sampler import CAMERA_PATH, FrameParams, sample_frame_params
+from .sampler import FrameParams, camera_path, sample_frame_params, sample_sequence_step
+from .sensors import DEPTH_NOISE_STREAM, simulate_depth_sensor
 from .stage import apply_frame_params, build_stage, save_stage
+
+if TYPE_CHECKING:
+    from .writer import WriterProgress
 
 
 class RenderBackend(Protocol):
-    """What every backend provides (raster here, Replicator inside Isaac Sim)."""
+    """What every backend provides (raster here, Replicator inside Isaac Sim).
+
+    Optional extras a backend may define (the Replicator backend does, see exts/sdgstudio.replicator):
+
+    * ``build_stage(config) -> Usd.Stage``: the stage to render; ``RenderSession`` uses it instead of a fresh
+      in-memory stage (Replicator renders the live ``omni.usd`` stage, so the scene is built there);
+    * ``async render_async(...)``: the same as ``render`` without blocking Kit's event loop.
+    """
 
     def render(
         self, stage: Usd.Stage, camera_path: str, resolution: tuple[int, int], annotators: set[str], frame_index: int
@@ -40,8 +52,27 @@ def make_backend(name: str, config: SDGConfig, device: str = "cpu") -> RenderBac
 
         return RasterBackend(class_names=list(config.classes), settings=RasterSettings(device=device))
     if name == "replicator":
-        raise RunError("the replicator backend runs inside Isaac Sim (see docs/isaac-sim.md); use --backend raster here")
+        return _replicator_backend(config)
     raise RunError(f"unknown backend '{name}' (expected raster or replicator)")
+
+
+def _replicator_backend(config: SDGConfig) -> RenderBackend:
+    """The Replicator backend of the sdgstudio.replicator extension, when omni.replicator.core is importable."""
+    import importlib
+    import importlib.util
+
+    try:
+        available = importlib.util.find_spec("omni.replicator.core") is not None
+    except (ImportError, ValueError):  # no "omni" package at all
+        available = False
+    if not available:
+        raise RunError("the replicator backend runs inside Isaac Sim (see docs/isaac-sim.md); use --backend raster here")
+    try:
+        backend = importlib.import_module("sdgstudio.replicator.backend")
+    except ImportError as exc:
+        raise RunError(f"omni.replicator.core is available but the sdgstudio.replicator extension is not ({exc}); "
+                       "enable it or put exts/sdgstudio.replicator on the Python path (docs/isaac-sim.md)") from None
+    return backend.ReplicatorBackend(class_names=list(config.classes), rt_subframes=config.output.rt_subframes)
 
 
 class RenderSession:
@@ -50,8 +81,18 @@ class RenderSession:
     def __init__(self, config: SDGConfig, backend: RenderBackend, stage: Usd.Stage | None = None):
         self.config = config
         self.backend = backend
-        self.stage = stage if stage is not None else build_stage(config)
+        backend_stage = getattr(backend, "build_stage", None)  # e.g. Replicator: the scene goes on the live stage
+        if stage is None:
+            stage = backend_stage(config) if backend_stage is not None else build_stage(config)
+        self.stage = stage
         self.annotators = set(config.annotators)
+        self.camera_path = camera_path(config)
+        self.sensor = config.depth_sensor if config.depth_sensor.enabled else None
+        self.flow = "optical_flow" in self.annotators
+        # The depth sensor model needs the exact depth and normals, flow the depth and ids, written or not.
+        self.render_annotators = (self.annotators - {"optical_flow"}) | ({"depth", "normals"} if self.sensor else set())
+        if self.flow:
+            self.render_annotators |= {"depth", "instance_segmentation"}
 
     def apply(self, frame_index: int, seed: int | None = None) -> FrameParams:
         """Put the stage in frame ``frame_index``'s randomized state (what the UI scrubber shows)."""
@@ -62,11 +103,63 @@ class RenderSession:
     def render(self, frame_index: int, seed: int | None = None) -> tuple[FrameParams, FrameData]:
         params = self.apply(frame_index, seed)
         frame = self.backend.render(
-            self.stage, CAMERA_PATH, tuple(self.config.camera.resolution), self.annotators, frame_index
+            self.stage, self.camera_path, tuple(self.config.camera.resolution), self.render_annotators, frame_index
         )
+        return params, self.finish_frame(params, frame)
+
+    def finish_frame(self, params: FrameParams, frame: FrameData) -> FrameData:
+        """Post-process a backend's frame of ``params``: depth-sensor model, unrequested layers dropped, warnings.
+
+        ``render`` calls it; an async loop (``sdgstudio.replicator.generate_async``) calls it after
+        ``await backend.render_async(...)``.
+        """
+        if self.sensor is not None:
+            frame.depth_sensor = simulate_depth_sensor(
+                frame.depth, frame.normals, frame.camera, self.sensor, params.seed, params.frame
+            )
+        if self.flow:
+            self._add_motion(frame, params)
+        for layer in ("depth", "normals", "instance_segmentation"):
+            if layer not in self.annotators:
+                setattr(frame, layer, None)
         if params.warnings:
             frame.extra.setdefault("warnings", []).extend(params.warnings)
-        return params, frame
+        return frame
+
+    def manifest_record(self, params: FrameParams, frame_index: int) -> dict:
+        """The frame's manifest line (before the writer adds ``files`` and ``sha256``)."""
+        record = {"frame": frame_index, "seed": self.config.seed, "params": params.to_json()}
+        if self.sensor is not None:
+            record["depth_sensor"] = self.sensor.model_dump() | {
+                "noise_stream": [self.config.seed, frame_index, DEPTH_NOISE_STREAM]}
+        return record
+
+    def _render_state(self, params: FrameParams) -> FrameData:
+        apply_frame_params(self.stage, params)
+        return self.backend.render(
+            self.stage, self.camera_path, tuple(self.config.camera.resolution),
+            {"depth", "instance_segmentation"}, params.frame,
+        )
+
+    def _add_motion(self, frame: FrameData, params: FrameParams) -> None:
+        """Forward (and backward) flow and object velocities: render the neighbouring states of the sequence.
+
+        The states at t+1 and t-1 exist even past a sequence's ends (motion is linear in time), so every frame,
+        rendered alone or in a run, gets the same flow. The stage is put back in frame t's state afterwards.
+        """
+        seq = self.config.sequence
+        sequence, step = divmod(frame.index, seq.length)
+        later = self._render_state(sample_sequence_step(self.config, params.seed, sequence, step + 1))
+        frame.optical_flow = optical_flow(frame, later)
+        frame.extra["optical_flow"] = flow_summary(frame.optical_flow)
+        for obj in frame.objects:
+            velocity = object_velocities(frame, later, 1.0 / seq.frame_rate).get(obj.prim_path)
+            if velocity is not None:
+                obj.linear_velocity, obj.angular_velocity = (tuple(v) for v in velocity)
+        if seq.backward_flow:
+            earlier = self._render_state(sample_sequence_step(self.config, params.seed, sequence, step - 1))
+            frame.optical_flow_backward = optical_flow(frame, earlier)
+        apply_frame_params(self.stage, params)
 
     def save_stage(self, path: Path | str) -> None:
         save_stage(self.stage, path)
@@ -93,11 +186,72 @@ class RunSummary:
     frames_written: int = 0
     objects_labeled: int = 0
     seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  #: each distinct warning once, in order of appearance
+    bytes_written: int = 0  #: bytes of the frames' files written by this run
+    blocked_seconds: float = 0.0  #: seconds the renderer waited for the writer's queue
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:  # a warning repeated every frame must not grow memory
+            self.warnings.append(message)
 
     @property
     def frames_per_second(self) -> float:
         return self.frames_written / self.seconds if self.seconds > 0 else 0.0
+
+
+def _config_differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts."""
+    keys = sorted(set(stored) | set(current))
+    diffs = []
+    for key in keys:
+        a, b = stored.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += _config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            diffs.append(f"{prefix}{key}")
+    return diffs
+
+
+def check_resumable(out: Path, config: SDGConfig, backend: str) -> None:
+    """Refuse to resume a folder that holds no dataset or one made with other settings (read-only check)."""
+    from .manifest import read_dataset_info
+
+    if not (out / "dataset.json").is_file():
+        raise RunError(f"{out} holds no dataset to resume (no dataset.json); run without --resume")
+    stored = read_dataset_info(out)
+    diffs = _config_differences({k: v for k, v in stored.items() if k != "format_version"}, dataset_info(config, backend))
+    if diffs:
+        raise RunError(f"{out} was made with other settings ({', '.join(diffs[:5])} differ); cannot resume it")
+
+
+def missing_frames(out: Path, frame_indices: Iterable[int]) -> list[int]:
+    """The frames the manifest does not list yet. Call while holding the folder's lock: files of unlisted
+    frames (rendered when a run was killed) are deleted, since they are re-rendered — nothing unlisted survives
+    and nothing is duplicated."""
+    from .manifest import listed_frames
+
+    done = listed_frames(out)
+    for path in out.iterdir():
+        number = path.name.split(".")[0].rsplit("_", 1)[-1]
+        if path.is_file() and len(number) == 6 and number.isdigit() and int(number) not in done:
+            path.unlink()
+    return [i for i in frame_indices if i not in done]
+
+
+class _closing:
+    """Calls the backend's ``close()`` (when it has one) however the run ends: Replicator releases its render
+    product and annotators, the raster backend its caches."""
+
+    def __init__(self, backend: RenderBackend):
+        self.backend = backend
+
+    def __enter__(self) -> RenderBackend:
+        return self.backend
+
+    def __exit__(self, *exc) -> None:
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
 
 
 def generate(
@@ -107,33 +261,63 @@ def generate(
     *,
     backend: str = "raster",
     device: str = "cpu",
+    resume: bool = False,
     save_stages: bool = False,
     on_frame: Callable[[int, FrameData], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_progress: Callable[[WriterProgress], None] | None = None,
 ) -> RunSummary:
-    """Render ``frame_indices`` of ``config`` into ``out_dir`` (which must not already hold a dataset)."""
-    from .writer import DatasetWriter
+    """Render ``frame_indices`` of ``config`` into ``out_dir``.
+
+    ``out_dir`` must not already hold a dataset, unless ``resume``: then the frames its manifest lists are kept
+    and only the missing ones are rendered (the config, seed and backend must be the ones it was made with).
+    ``should_stop`` is asked before each frame (a stop leaves a dataset ``resume`` continues).
+    ``on_frame`` is called after each frame is queued (this thread); ``on_progress`` with the writer's
+    ``WriterProgress`` as frames are listed (a writer thread: keep it short, marshal to the UI).
+
+    Raises:
+        RunError: another live run writes ``out_dir``, or it holds a dataset that cannot be (re)used.
+        WriterError: a frame could not be written (disk full, permission denied); listed frames are complete.
+    """
+    from .manifest import DatasetLockedError, lock_holder
+    from .writer import DatasetWriter, WriterError
 
     out = Path(out_dir)
-    if (out / "manifest.jsonl").exists() or (out / "dataset.json").exists():
-        raise RunError(f"{out} already holds a dataset; choose an empty folder")
+    holder = lock_holder(out)
+    if holder is not None:
+        raise RunError(f"{out} is being written by another run ({holder}); wait for it or choose another folder")
+    if resume:
+        check_resumable(out, config, backend)
+    elif (out / "manifest.jsonl").exists() or (out / "dataset.json").exists():
+        raise RunError(f"{out} already holds a dataset; pass --resume to continue it, or choose an empty folder")
     session = RenderSession(config, make_backend(backend, config, device))
     summary = RunSummary(out_dir=out)
     start = time.perf_counter()
-    with DatasetWriter(out, rgb_format=config.output.rgb_format) as writer:
+    writer = DatasetWriter(out, rgb_format=config.output.rgb_format, on_progress=on_progress)
+    try:
         writer.start(dataset_info(config, backend))
-        for index in frame_indices:
+    except WriterError as exc:
+        if isinstance(exc.__cause__, DatasetLockedError):  # another run took the folder since lock_holder()
+            raise RunError(str(exc)) from None
+        raise
+    if writer.stale_lock_holder:
+        summary.warn(f"took over the lock a killed run left in {out} ({writer.stale_lock_holder})")
+    with writer, _closing(session.backend):
+        for index in missing_frames(out, frame_indices) if resume else frame_indices:
             if should_stop is not None and should_stop():
                 break
             params, frame = session.render(index)
             if save_stages:
                 (out / "stages").mkdir(exist_ok=True)
                 session.save_stage(out / "stages" / f"frame_{index:06d}.usda")
-            writer.submit(frame, {"frame": index, "seed": config.seed, "params": params.to_json()})
+            writer.submit(frame, session.manifest_record(params, index))
             summary.frames_written += 1
             summary.objects_labeled += sum(1 for o in frame.objects if o.pixel_count > 0)
-            summary.warnings.extend(params.warnings)
+            for warning in params.warnings:
+                summary.warn(warning)
             if on_frame is not None:
                 on_frame(index, frame)
     summary.seconds = time.perf_counter() - start
+    progress = writer.progress()
+    summary.bytes_written, summary.blocked_seconds = progress.bytes_written, progress.blocked_seconds
     return summary

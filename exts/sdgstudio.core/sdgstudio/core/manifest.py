@@ -19,6 +19,8 @@ import os
 import socket
 from pathlib import Path
 
+from .files import fsync_dir, write_file_durably  # noqa: F401  (re-exported: the writer's I/O primitives)
+
 #: Version of the on-disk layout described in encoders.py and here; bumped on incompatible changes.
 FORMAT_VERSION = "1.0"
 MANIFEST_NAME = "manifest.jsonl"
@@ -26,7 +28,6 @@ DATASET_INFO_NAME = "dataset.json"
 LOCK_NAME = ".sdgstudio.lock"
 #: Glob of the temp files ``write_file_durably`` leaves behind only when the process dies mid-write.
 TEMP_GLOB = ".*.tmp"
-_DROP_CACHE = getattr(os, "POSIX_FADV_DONTNEED", None)  # Linux/BSD; absent on Windows and macOS
 
 
 class DatasetLockedError(RuntimeError):
@@ -73,45 +74,6 @@ def read_dataset_info(out_dir: Path | str) -> dict:
     return json.loads((Path(out_dir) / DATASET_INFO_NAME).read_text())
 
 
-def write_file_durably(path: Path, data: bytes, *, drop_cache: bool = True) -> None:
-    """Replace ``path`` by ``data`` crash-safely: temp file in the same folder, write, fsync, rename.
-
-    Unlike ``files.atomic_write_bytes`` (mkstemp: mode 0600) the file gets the usual ``0666 & ~umask`` mode, so
-    datasets stay readable by other users; and with ``drop_cache`` its now-clean pages are dropped from the page
-    cache: a dataset is written once and not read back soon, and on the 2-core VM this saves ~2 ms of kernel
-    time per frame (fresh page-cache pages are expensive there) and keeps the cache for the renderer.
-    The caller fsyncs the folder (``fsync_dir``) before relying on the rename.
-    """
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-            if drop_cache and _DROP_CACHE is not None:
-                os.posix_fadvise(fd, 0, 0, _DROP_CACHE)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
-def fsync_dir(path: Path | str) -> None:
-    """Make renames and new names in ``path`` durable (no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def remove_temp_files(out_dir: Path | str) -> int:
     """Delete temp files a killed writer left (call only while holding the lock); returns how many."""
     stale = list(Path(out_dir).glob(TEMP_GLOB))
@@ -125,7 +87,8 @@ class ManifestAppender:
 
     def __init__(self, out_dir: Path | str) -> None:
         self.path = Path(out_dir) / MANIFEST_NAME
-        self._file = open(self.path, "a+b")  # noqa: SIM115 - kept open for the writer's lifetime
+        # Unbuffered: a failed append (disk full) leaves nothing queued in Python that close() would retry.
+        self._file = open(self.path, "a+b", buffering=0)  # noqa: SIM115 - kept open for the writer's lifetime
         self._cut_torn_tail()
 
     def _cut_torn_tail(self) -> None:
@@ -144,9 +107,14 @@ class ManifestAppender:
         self.sync()
 
     def append(self, lines: list[bytes]) -> None:
-        """Append already-encoded lines (each ending in a newline) and hand them to the OS."""
-        self._file.write(b"".join(lines))
-        self._file.flush()
+        """Append already-encoded lines (each ending in a newline) and hand them to the OS.
+
+        On failure (disk full, file too large) a torn line may end the file: append nothing more (the next
+        ``ManifestAppender`` cuts it off).
+        """
+        view = memoryview(b"".join(lines))
+        while view:
+            view = view[self._file.write(view):]
 
     def sync(self) -> None:
         """fsync the manifest: every line appended so far survives a power loss."""
@@ -174,24 +142,82 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
+def _holder_of(fd: int) -> str:
+    """What the lock file says about its holder ("pid 123 on host"); read from offset 0."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.read(fd, 200).decode(errors="replace").strip()
+
+
+def lock_holder(out_dir: Path | str) -> str | None:
+    """The run writing ``out_dir`` now ("pid 123 on host"), or None when no live process holds its lock.
+
+    Probes by taking the lock for an instant, so call it only where a writer would start anyway (``generate``):
+    a writer starting in that instant is refused as if the folder were busy.
+    """
+    try:
+        fd = os.open(Path(out_dir) / LOCK_NAME, os.O_RDONLY)
+    except OSError:  # no lock file (or unreadable: then the writer's own acquire reports it)
+        return None
+    try:
+        return None if _try_lock(fd) else (_holder_of(fd) or "unknown process")
+    finally:
+        os.close(fd)  # drops the probe's lock
+
+
 class DatasetLock:
-    """Exclusive lock on a dataset folder, held from ``acquire`` to ``release`` (released if the process dies)."""
+    """Exclusive lock on a dataset folder, held from ``acquire`` to ``release`` (dropped if the process dies).
+
+    The lock file exists only while held (``release`` deletes it), so a finished dataset has no hidden files.
+    One that exists but is not locked was left by a run that died (SIGKILL, power loss): ``acquire`` takes it
+    over and records what it said in ``stale_holder``, so the caller can tell the user.
+    """
 
     def __init__(self, out_dir: Path | str) -> None:
         self.path = Path(out_dir) / LOCK_NAME
         self._fd: int | None = None
+        self.stale_holder: str | None = None  #: set by acquire() when it took over a dead run's lock
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        if not _try_lock(fd):
-            holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown process"
+        while True:
+            try:
+                fd, created = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666), True
+            except FileExistsError:
+                try:
+                    fd, created = os.open(self.path, os.O_RDWR), False
+                except FileNotFoundError:  # its holder just deleted it: create it
+                    continue
+            if not _try_lock(fd):
+                holder = _holder_of(fd) or "unknown process"
+                os.close(fd)
+                raise DatasetLockedError(f"{self.path.parent} is being written by another run ({holder})")
+            try:  # the holder we waited on may have deleted the file: then lock the new one
+                same_file = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same_file = False
+            if same_file:
+                break
             os.close(fd)
-            raise DatasetLockedError(f"{self.path.parent} is being written by another run ({holder})")
+        # A live holder deletes the file before unlocking it, so one we did not create was left by a dead run
+        # (empty if it died between creating and writing it).
+        self.stale_holder = None if created else _holder_of(fd) or "a run that died while starting"
         os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
         self._fd = fd
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the lock; the file stays (deleting it would race)
+        """Unlock and delete the lock file; never raises (a file left behind is stale and taken over later)."""
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink()  # before unlocking, so no one can lock this file once it is unlinked
+        except OSError:  # Windows cannot delete an open file; a read-only folder keeps it: unlock, then try
+            os.close(self._fd)
             self._fd = None
+            try:
+                self.path.unlink(missing_ok=True)
+            except OSError:
+                pass
+            return
+        os.close(self._fd)  # closing the descriptor drops the lock
+        self._fd = None

@@ -17,10 +17,11 @@ import numpy as np
 from pxr import Gf, Sdf, Usd, UsdGeom, UsdLux, UsdPhysics, UsdSemantics, UsdShade, Vt
 
 from .assets import DEFAULT_PRIMITIVE_SIZE, look_at, primitive_attributes
-from .config import AssetConfig, SDGConfig
-from .sampler import CAMERA_PATH, OBJECTS_ROOT, PROPS_ROOT, FrameParams, object_slot_path, prop_path
+from .config import AssetItem, ConfigError, SDGConfig
+from .sampler import OBJECTS_ROOT, PROPS_ROOT, FrameParams, camera_path, object_slots, prop_path
 
 LOOKS_ROOT = "/World/Looks"
+TARGET_ATTR = "sdgstudio:target"  #: custom bool on object prims: the frame's target object (raster labels read it)
 LIGHTS_ROOT = "/World/Lights"
 _PRIMITIVE_TYPES = {"cube": "Cube", "sphere": "Sphere", "cylinder": "Cylinder", "cone": "Cone", "capsule": "Capsule"}
 
@@ -59,15 +60,15 @@ def _bind(prim: Usd.Prim, material: UsdShade.Material, purpose: str = UsdShade.T
     UsdShade.MaterialBindingAPI.Apply(prim).Bind(material, UsdShade.Tokens.strongerThanDescendants, purpose)
 
 
-def _add_geometry(stage: Usd.Stage, parent: str, asset: AssetConfig) -> None:
-    if asset.is_primitive:
-        gprim = stage.DefinePrim(f"{parent}/geom", _PRIMITIVE_TYPES[asset.source])
-        for attr, value in primitive_attributes(asset.source, asset.size or DEFAULT_PRIMITIVE_SIZE).items():
+def _add_geometry(stage: Usd.Stage, parent: str, item: AssetItem, size: float | None) -> None:
+    if item.is_primitive:
+        gprim = stage.DefinePrim(f"{parent}/geom", _PRIMITIVE_TYPES[item.source])
+        for attr, value in primitive_attributes(item.source, size or DEFAULT_PRIMITIVE_SIZE).items():
             gprim.GetAttribute(attr).Set(value)
         UsdPhysics.CollisionAPI.Apply(gprim)
         return
     ref = stage.DefinePrim(f"{parent}/geom", "Xform")
-    ref.GetReferences().AddReference(asset.source)
+    ref.GetReferences().AddReference(item.source)
     for prim in Usd.PrimRange(ref):
         if prim.IsA(UsdGeom.Gprim):
             UsdPhysics.CollisionAPI.Apply(prim)
@@ -95,32 +96,37 @@ def build_stage(config: SDGConfig) -> Usd.Stage:
     background_textures = config.background.textures is not None
 
     for prop in config.props:
-        cube = UsdGeom.Cube.Define(stage, prop_path(prop.name))
-        cube.CreateSizeAttr(1.0)
-        cube.AddTranslateOp(UsdGeom.XformOp.PrecisionDouble).Set(Gf.Vec3d(*prop.position))
-        cube.AddScaleOp(UsdGeom.XformOp.PrecisionFloat).Set(Gf.Vec3f(*prop.size))
+        if prop.source == "cube":
+            xform = UsdGeom.Cube.Define(stage, prop_path(prop.name))
+            xform.CreateSizeAttr(1.0)
+        else:
+            xform = UsdGeom.Xform.Define(stage, prop_path(prop.name))
+            xform.GetPrim().GetReferences().AddReference(prop.source)
+        _pose_ops(xform)
+        xform.GetPrim().GetAttribute("xformOp:translate").Set(Gf.Vec3d(*prop.position))
+        xform.GetPrim().GetAttribute("xformOp:rotateXYZ").Set(Gf.Vec3f(*prop.rotation))
+        xform.GetPrim().GetAttribute("xformOp:scale").Set(Gf.Vec3f(*(prop.size or (1.0, 1.0, 1.0))))
         material = _define_material(stage, f"prop_{prop.name}", textured=prop.background and background_textures)
         UsdShade.Shader(material.GetPrim().GetChild("Surface")).GetInput("diffuseColor").Set(Gf.Vec3f(*prop.color))
-        _bind(cube.GetPrim(), material)
-        UsdPhysics.CollisionAPI.Apply(cube.GetPrim())
+        _bind(xform.GetPrim(), material)
+        UsdPhysics.CollisionAPI.Apply(xform.GetPrim())
         if prop.semantic_class:
-            add_semantic_class(cube.GetPrim(), prop.semantic_class)
+            add_semantic_class(xform.GetPrim(), prop.semantic_class)
 
-    for asset in config.assets:
-        for slot in range(asset.count.max):
-            path = object_slot_path(asset.name, slot)
-            xform = UsdGeom.Xform.Define(stage, path)
-            _pose_ops(xform)
-            xform.MakeInvisible()
-            prim = xform.GetPrim()
-            add_semantic_class(prim, asset.semantic_class)
-            _add_geometry(stage, path, asset)
-            material = _define_material(stage, f"{asset.name}_{slot}", textured=False)
-            UsdPhysics.MaterialAPI.Apply(material.GetPrim())
-            _bind(prim, material)
-            _bind(prim, material, "physics")
-            UsdPhysics.RigidBodyAPI.Apply(prim)
-            UsdPhysics.MassAPI.Apply(prim)
+    for slot in object_slots(config):
+        xform = UsdGeom.Xform.Define(stage, slot.prim_path)
+        _pose_ops(xform)
+        xform.MakeInvisible()
+        prim = xform.GetPrim()
+        add_semantic_class(prim, slot.item.semantic_class)
+        prim.CreateAttribute(TARGET_ATTR, Sdf.ValueTypeNames.Bool, custom=True).Set(False)
+        _add_geometry(stage, slot.prim_path, slot.item, slot.asset.size)
+        material = _define_material(stage, Path(slot.prim_path).name, textured=False)
+        UsdPhysics.MaterialAPI.Apply(material.GetPrim())
+        _bind(prim, material)
+        _bind(prim, material, "physics")
+        UsdPhysics.RigidBodyAPI.Apply(prim)
+        UsdPhysics.MassAPI.Apply(prim)
 
     sun = UsdLux.DistantLight.Define(stage, f"{LIGHTS_ROOT}/Sun")
     sun.CreateAngleAttr(0.53)
@@ -138,13 +144,22 @@ def build_stage(config: SDGConfig) -> Usd.Stage:
         lamp.CreateRadiusAttr(config.lighting.sphere.radius)
     dome.CreateIntensityAttr(0.0)
 
-    camera = UsdGeom.Camera.Define(stage, CAMERA_PATH)
-    camera.AddTransformOp()
+    mount = config.camera.mount
+    if mount and not stage.GetPrimAtPath(mount):
+        raise ConfigError(f"scene '{config.name}'", [("camera.mount", f"no prim at {mount} in the scene (props: "
+                                            f"{', '.join(prop_path(p.name) for p in config.props) or 'none'})")])
+    camera = UsdGeom.Camera.Define(stage, camera_path(config))
+    if mount:  # rides on the mount: a fixed local offset, the mount's pose does the rest
+        camera.AddTranslateOp().Set(Gf.Vec3d(*config.camera.mount_offset))
+        camera.AddRotateXYZOp().Set(Gf.Vec3f(*config.camera.mount_rotation))
+    else:
+        camera.AddTransformOp()
     width, height = config.camera.resolution
     camera.CreateHorizontalApertureAttr(config.camera.horizontal_aperture)
     camera.CreateVerticalApertureAttr(config.camera.horizontal_aperture * height / width)
     camera.CreateClippingRangeAttr(Gf.Vec2f(*config.camera.clipping_range))
     camera.CreateFocalLengthAttr(24.0)
+    stage.GetRootLayer().customLayerData = {"sdgstudio:camera": camera_path(config)}
     return stage
 
 
@@ -177,6 +192,7 @@ def apply_frame_params(stage: Usd.Stage, params: FrameParams) -> None:
             prim.GetAttribute("xformOp:rotateXYZ").Set(Gf.Vec3f(*obj.rotation_xyz))
             prim.GetAttribute("xformOp:scale").Set(Gf.Vec3f(obj.scale, obj.scale, obj.scale))
             prim.GetAttribute("physics:mass").Set(obj.mass)
+            prim.GetAttribute(TARGET_ATTR).Set(obj.is_target)
             look = f"{LOOKS_ROOT}/{Path(obj.prim_path).name}"
             stage.GetAttributeAtPath(f"{look}/Surface.inputs:diffuseColor").Set(Gf.Vec3f(*obj.color))
             stage.GetAttributeAtPath(f"{look}/Surface.inputs:roughness").Set(obj.roughness)
@@ -206,9 +222,20 @@ def apply_frame_params(stage: Usd.Stage, params: FrameParams) -> None:
             lamp.GetAttribute("xformOp:translate").Set(Gf.Vec3d(*s.position))
         stage.GetAttributeAtPath(f"{LIGHTS_ROOT}/Dome.inputs:intensity").Set(params.ambient)
 
-        camera = stage.GetPrimAtPath(CAMERA_PATH)
+        for prop in params.props:
+            prim = stage.GetPrimAtPath(prop.prim_path)
+            prim.GetAttribute("xformOp:translate").Set(Gf.Vec3d(*prop.position))
+            prim.GetAttribute("xformOp:rotateXYZ").Set(Gf.Vec3f(*prop.rotation_xyz))
+
+        camera = stage.GetPrimAtPath(camera_path_of(stage))
         camera.GetAttribute("focalLength").Set(params.camera.focal_length)
-        camera.GetAttribute("xformOp:transform").Set(Gf.Matrix4d(params.camera.camera_to_world().T.tolist()))
+        if params.camera.position is not None:
+            camera.GetAttribute("xformOp:transform").Set(Gf.Matrix4d(params.camera.camera_to_world().T.tolist()))
+
+
+def camera_path_of(stage: Usd.Stage) -> str:
+    """The SDG camera of a stage built by ``build_stage`` (recorded in the stage's custom layer data)."""
+    return stage.GetRootLayer().customLayerData.get("sdgstudio:camera", "/World/Camera")
 
 
 def save_stage(stage: Usd.Stage, path: Path | str) -> None:

@@ -73,6 +73,11 @@ class WriterError(RuntimeError):
     """The writer could not finish a frame (encode or I/O failure) or cannot start; the message is one line."""
 
 
+def _reason(exc: OSError) -> str:
+    """"No space left on device" rather than "[Errno 28] No space left on device: '/long/.tmp/path'"."""
+    return exc.strerror or str(exc)
+
+
 class _FrameAborted(Exception):
     """Raised inside a worker to stop a frame midway when the writer is aborting."""
 
@@ -157,13 +162,18 @@ class DatasetWriter:
             self._dir_lock.acquire()
         except DatasetLockedError as exc:
             raise WriterError(str(exc)) from exc
+        except OSError as exc:
+            raise WriterError(f"cannot lock {self.out_dir}: {_reason(exc)}") from exc
+        if self._dir_lock.stale_holder:
+            _log.warning("took over the stale lock of %s", self._dir_lock.stale_holder)
         try:
             remove_temp_files(self.out_dir)
             write_dataset_info(self.out_dir, dataset_info)
             self._manifest = ManifestAppender(self.out_dir)
         except (OSError, TypeError, ValueError) as exc:
             self._dir_lock.release()
-            raise WriterError(f"cannot start writing {self.out_dir}: {exc}") from exc
+            reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
+            raise WriterError(f"cannot start writing {self.out_dir}: {reason}") from exc
         self._t0 = time.perf_counter()
         self._state = "started"
         for i in range(self.workers):
@@ -255,6 +265,11 @@ class DatasetWriter:
         else:
             self.abort()
 
+    @property
+    def stale_lock_holder(self) -> str | None:
+        """What a dead run's leftover lock file said ("pid 123 on host") if start() took it over, else None."""
+        return self._dir_lock.stale_holder
+
     def progress(self) -> WriterProgress:
         """The current progress (also what ``on_progress`` receives)."""
         with self._lock:
@@ -283,10 +298,12 @@ class DatasetWriter:
         try:
             self._manifest.sync()
         except OSError as exc:
-            self._set_error(f"syncing {self._manifest.path.name} failed: {exc}", exc)
+            self._set_error(f"syncing {self._manifest.path.name} failed: {_reason(exc)}", exc)
         finally:
-            self._manifest.close()
-            self._dir_lock.release()
+            try:
+                self._manifest.close()
+            finally:
+                self._dir_lock.release()
         self._report_progress(final=True)
 
     def _forget_before(self, oldest: float) -> None:
@@ -345,7 +362,7 @@ class DatasetWriter:
             try:
                 write_file_durably(self.out_dir / file_name, data)
             except OSError as exc:
-                raise _LayerFailed(f"writing {file_name} failed: {exc}") from exc
+                raise _LayerFailed(f"writing {file_name} failed: {_reason(exc)}") from exc
             files[name] = file_name
             digests[file_name] = hashlib.sha256(data).hexdigest()
             nbytes += len(data)
@@ -375,7 +392,7 @@ class DatasetWriter:
                 self._recent.extend([now] * len(ready))
                 self._forget_before(now - _RATE_WINDOW_S)
         if failure is not None:
-            self._set_error(f"appending to manifest.jsonl failed: {failure}", failure)
+            self._set_error(f"appending to manifest.jsonl failed: {_reason(failure)}", failure)
         else:
             self._report_progress()
 

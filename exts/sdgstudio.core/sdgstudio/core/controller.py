@@ -1,0 +1,441 @@
+"""A UI-free run controller: one generate run or one preview at a time, driven from an asyncio loop.
+
+State machine (``RunState``)::
+
+    IDLE -> PREVIEWING -> IDLE                      preview(); stop() ends it early
+    IDLE -> RUNNING <-> PAUSED -> STOPPING -> IDLE  start(), pause()/resume(), stop()
+            RUNNING -> IDLE                         the run completed or failed
+
+Rendering blocks, so it runs in one worker thread (``generate`` / ``RenderSession``) while the controller's own
+asyncio task awaits ``tick`` (Kit: ``next_update_async``) and publishes ``Progress`` snapshots to subscribers on
+the loop's thread: the loop keeps running and the window only subscribes. The controller keeps its task (so it
+can be cancelled and its outcome seen) and refuses a second start while busy, so a double click on Generate
+cannot start two runs.
+
+Pause parks the worker *between* frames (in ``generate``'s ``should_stop``), so no frame is skipped or rendered
+twice; Stop ends the run at the next frame boundary, the writer lists what was finished and the folder is a
+dataset that ``start`` (``resume`` semantics of ``sdgstudio generate --resume``) continues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, SDGConfig
+from .frame import FrameData
+from .generate import RenderBackend, RunError, generate, make_backend
+
+_log = logging.getLogger(__name__)
+_RATE_WINDOW_S = 5.0  #: frames per second are measured over this many recent seconds
+_MAX_WARNINGS = 20  #: distinct warnings kept per run
+
+
+class RunState(StrEnum):
+    IDLE = "idle"
+    PREVIEWING = "previewing"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+
+
+class Outcome(StrEnum):
+    NONE = ""  #: nothing finished yet (or the activity is still going)
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One snapshot of what the controller is doing; subscribers receive a new one whenever something changed."""
+
+    state: RunState = RunState.IDLE
+    activity: str = ""  #: "generate" or "preview" (the current or last one)
+    frames_done: int = 0  #: frames of the dataset (or preview) finished, including frames a resumed run kept
+    frames_total: int = 0
+    frames_this_run: int = 0  #: frames rendered by this run
+    frames_per_second: float = 0.0  #: over the last few seconds of running (0 while paused)
+    eta_seconds: float | None = None  #: None while unknown or paused
+    queue_depth: int = 0  #: frames waiting for the writer
+    warnings: tuple[str, ...] = ()  #: distinct warnings of this run (sampler placement, backend fallbacks)
+    last_error: str | None = None  #: one line: why the last run or preview failed
+    out_dir: Path | None = None
+    outcome: Outcome = Outcome.NONE  #: how the last activity ended
+    resumed: bool = False  #: this run continued a dataset already in out_dir
+    parked: bool = False  #: paused, and the worker has finished its frame and waits before the next one
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.frames_done / self.frames_total) if self.frames_total else 0.0
+
+    @property
+    def busy(self) -> bool:
+        return self.state is not RunState.IDLE
+
+    @property
+    def resumable(self) -> bool:
+        """A generate run that ended early left frames of a dataset that ``start`` continues."""
+        return (self.activity == "generate" and self.outcome in (Outcome.STOPPED, Outcome.FAILED)
+                and self.frames_done > 0 and self.out_dir is not None and (self.out_dir / "dataset.json").is_file())
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as the one line a user sees (ConfigError lists its problems)."""
+    if isinstance(exc, ConfigError):
+        return "; ".join(f"{path}: {msg}" for path, msg in exc.problems)
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@dataclass
+class _Shared:
+    """What the worker thread reports; read by the loop thread under ``lock``."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    frames_before: int = 0
+    frames_this_run: int = 0
+    stamps: deque = field(default_factory=deque)  # perf_counter of each finished frame
+    segment_start: float = 0.0  # start of the current unpaused stretch
+    queue_depth: int = 0
+    parked: bool = False
+    warnings: list[str] = field(default_factory=list)
+    previews: deque = field(default_factory=deque)  # (frame index, FrameData) not yet handed to on_frame
+
+    def add_warnings(self, messages: Iterable[str]) -> None:
+        for message in messages:
+            if message not in self.warnings and len(self.warnings) < _MAX_WARNINGS:
+                self.warnings.append(message)
+
+    def frame_done(self) -> None:
+        now = time.perf_counter()
+        self.frames_this_run += 1
+        self.stamps.append(now)
+        while self.stamps and self.stamps[0] < now - _RATE_WINDOW_S:
+            self.stamps.popleft()
+
+    def rate(self) -> float:
+        now = time.perf_counter()
+        since = max(now - _RATE_WINDOW_S, self.segment_start)
+        span = now - since
+        count = sum(1 for t in self.stamps if t >= since)
+        return count / span if span > 0 else 0.0
+
+
+class RunController:
+    """Owns one worker thread and one asyncio task; see the module docstring for the states.
+
+    Args:
+        tick: awaited between progress polls (Kit: ``omni.kit.app.get_app().next_update_async``).
+        spawn: schedules the controller's coroutine on the loop and returns its task
+            (Kit: ``omni.kit.async_engine.run_coroutine``; default ``asyncio.ensure_future``).
+        device: Warp device of the raster backend.
+        backend_factory: ``(name, config, device) -> RenderBackend`` for previews (default ``make_backend``).
+        generate_fn: the run itself (default ``generate``; a backend that must render on the loop plugs in here).
+    """
+
+    def __init__(self, *, tick: Callable[[], Awaitable[Any]] | None = None,
+                 spawn: Callable[[Coroutine], asyncio.Future] | None = None, device: str = "cpu",
+                 backend_factory: Callable[[str, SDGConfig, str], RenderBackend] = make_backend,
+                 generate_fn: Callable[..., Any] = generate) -> None:
+        self._tick = tick or (lambda: asyncio.sleep(0.02))
+        self._spawn = spawn or asyncio.ensure_future
+        self._device = device
+        self._backend_factory = backend_factory
+        self._generate = generate_fn
+        self._subscribers: dict[int, Callable[[Progress], None]] = {}
+        self._next_id = 0
+        self._progress = Progress()
+        self._task: asyncio.Future | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._stop = threading.Event()
+        self._running = threading.Event()  # cleared while paused: the worker parks before its next frame
+        self._shared = _Shared()
+
+    # ------------------------------------------------------------------ observing
+
+    @property
+    def progress(self) -> Progress:
+        return self._progress
+
+    @property
+    def state(self) -> RunState:
+        return self._progress.state
+
+    @property
+    def task(self) -> asyncio.Future | None:
+        """The current (or last) activity's task."""
+        return self._task
+
+    @property
+    def can_start(self) -> bool:
+        return self._progress.state is RunState.IDLE
+
+    def subscribe(self, fn: Callable[[Progress], None]) -> Callable[[], None]:
+        """Call ``fn(progress)`` on every change (on the loop's thread); returns the function that unsubscribes."""
+        self._next_id += 1
+        key = self._next_id
+        self._subscribers[key] = fn
+        return lambda: self._subscribers.pop(key, None)
+
+    async def wait(self) -> Progress:
+        """Until the current activity ends; returns the final progress."""
+        if self._task is not None and not self._task.done():
+            await asyncio.wait({self._task})
+        return self._progress
+
+    # ------------------------------------------------------------------ commands
+
+    def start(self, config: SDGConfig, out_dir: Path | str, *, frames: int | Iterable[int] | None = None,
+              backend: str | None = None, resume: bool | None = None) -> bool:
+        """Generate ``frames`` (a count or frame indices; default ``output.frames``) into ``out_dir``.
+
+        ``resume=None`` continues the dataset already in ``out_dir`` (as ``--resume``) and starts a new one in an
+        empty folder. Returns False, doing nothing, unless idle.
+        """
+        if not self.can_start:
+            return False
+        out = Path(out_dir)
+        count = config.output.frames if frames is None else frames
+        indices = list(range(count)) if isinstance(count, int) else list(count)
+        resume = (out / "dataset.json").is_file() if resume is None else resume
+        name = backend or config.output.backend
+        self._begin(Progress(state=RunState.RUNNING, activity="generate", frames_total=len(indices), out_dir=out,
+                             resumed=resume))
+        self._launch(self._run_generate(config, out, indices, name, resume))
+        return True
+
+    def preview(self, config: SDGConfig, frame_indices: Iterable[int], *,
+                on_frame: Callable[[int, FrameData], None], seed: int | None = None,
+                backend: str | None = None) -> bool:
+        """Render ``frame_indices`` through the backend without writing anything; ``on_frame(index, frame)`` runs
+        on the loop's thread as each finishes. Returns False, doing nothing, unless idle."""
+        if not self.can_start:
+            return False
+        indices = list(frame_indices)
+        self._begin(Progress(state=RunState.PREVIEWING, activity="preview", frames_total=len(indices)))
+        self._launch(self._run_preview(config, indices, seed, backend or config.output.backend, on_frame))
+        return True
+
+    def pause(self) -> bool:
+        if self._progress.state is not RunState.RUNNING:
+            return False
+        self._running.clear()
+        self._set(state=RunState.PAUSED, frames_per_second=0.0, eta_seconds=None)
+        return True
+
+    def resume(self) -> bool:
+        if self._progress.state is not RunState.PAUSED:
+            return False
+        with self._shared.lock:
+            self._shared.segment_start = time.perf_counter()
+            self._shared.stamps.clear()
+        self._running.set()
+        self._set(state=RunState.RUNNING)
+        return True
+
+    def stop(self) -> bool:
+        """End the run (or preview) after the frame in progress; the dataset stays resumable."""
+        if self._progress.state not in (RunState.RUNNING, RunState.PAUSED, RunState.PREVIEWING):
+            return False
+        self._stop.set()
+        self._running.set()
+        self._set(state=RunState.STOPPING)
+        return True
+
+    def shutdown(self) -> None:
+        """Stop whatever runs, cancel the task and forget the subscribers (the window is going away)."""
+        self._subscribers.clear()
+        self._stop.set()
+        self._running.set()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)  # the worker finishes its frame; the writer closes the dataset
+            self._executor = None
+
+    # ------------------------------------------------------------------ internals
+
+    def _begin(self, progress: Progress) -> None:
+        self._stop.clear()
+        self._running.set()
+        self._shared = _Shared(segment_start=time.perf_counter())
+        self._progress = progress
+        self._publish()
+
+    def _launch(self, coro: Coroutine) -> None:
+        try:
+            self._task = self._spawn(coro)
+        except BaseException:
+            coro.close()
+            self._progress = replace(self._progress, state=RunState.IDLE)
+            raise
+
+    def _worker(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdgstudio-run")
+        return self._executor
+
+    def _should_stop(self) -> bool:
+        """Asked by the worker before each frame: parks while paused, True once stopped."""
+        if not self._running.is_set() and not self._stop.is_set():
+            shared = self._shared
+            with shared.lock:
+                shared.parked = True
+            while not self._running.is_set() and not self._stop.is_set():
+                self._running.wait(0.05)
+            with shared.lock:
+                shared.parked = False
+        return self._stop.is_set()
+
+    def _set(self, **changes: Any) -> None:
+        self._progress = replace(self._progress, **changes)
+        self._publish()
+
+    def _publish(self) -> None:
+        for fn in list(self._subscribers.values()):
+            try:
+                fn(self._progress)
+            except Exception:
+                _log.warning("a progress subscriber raised", exc_info=True)
+
+    def _poll(self) -> None:
+        """Fold the worker's counters into a new snapshot; publish when it differs."""
+        shared = self._shared
+        with shared.lock:
+            done = shared.frames_before + shared.frames_this_run
+            rate = shared.rate() if self._progress.state is RunState.RUNNING else 0.0
+            snapshot = replace(self._progress, frames_done=done, frames_this_run=shared.frames_this_run,
+                               queue_depth=shared.queue_depth, warnings=tuple(shared.warnings), parked=shared.parked)
+        remaining = max(0, snapshot.frames_total - done)
+        eta = remaining / rate if rate > 0 else (0.0 if remaining == 0 else None)
+        snapshot = replace(snapshot, frames_per_second=round(rate, 2),
+                           eta_seconds=None if snapshot.state is RunState.PAUSED else eta)
+        if snapshot != self._progress:
+            self._progress = snapshot
+            self._publish()
+
+    async def _await_worker(self, fn: Callable[[], Any], on_tick: Callable[[], None] | None = None) -> Any:
+        """Await ``fn`` in the worker thread, polling progress once per tick."""
+        future = self._worker().submit(fn)
+        try:
+            while not future.done():
+                await self._tick()
+                if on_tick is not None:
+                    on_tick()
+                self._poll()
+        except asyncio.CancelledError:
+            self._stop.set()
+            self._running.set()
+            raise
+        return future.result()
+
+    def _finish(self, outcome: Outcome, error: str | None = None) -> None:
+        self._poll()
+        self._set(state=RunState.IDLE, outcome=outcome, last_error=error, frames_per_second=0.0, parked=False,
+                  eta_seconds=None if outcome is not Outcome.COMPLETED else 0.0, queue_depth=0)
+
+    async def _run(self, work: Callable[[], Any], finished: Callable[[], bool],
+                   on_tick: Callable[[], None] | None = None) -> None:
+        """Run ``work`` in the worker thread; whatever happens, end IDLE with an outcome (and one-line error)."""
+        outcome, error = Outcome.FAILED, None
+        try:
+            await self._await_worker(work, on_tick)
+            if on_tick is not None:
+                on_tick()
+            outcome = Outcome.COMPLETED if finished() else Outcome.STOPPED
+        except asyncio.CancelledError:
+            outcome = Outcome.STOPPED
+            raise
+        except (RunError, ConfigError, OSError, ValueError) as exc:  # user-facing: one line, no traceback
+            error = one_line(exc)
+        except Exception as exc:
+            _log.warning("the %s worker failed", self._progress.activity, exc_info=True)
+            error = one_line(exc)
+        finally:
+            self._finish(outcome, error)
+
+    def _run_generate(self, config: SDGConfig, out: Path, indices: list[int], backend: str,
+                      resume: bool) -> Coroutine:
+        shared = self._shared
+
+        def on_frame(_index: int, frame: FrameData) -> None:
+            with shared.lock:
+                shared.frame_done()
+                shared.add_warnings(frame.extra.get("warnings", []))
+
+        def on_progress(writer_progress: Any) -> None:
+            with shared.lock:
+                shared.queue_depth = int(writer_progress.queue_depth)
+
+        def work() -> None:
+            if resume:
+                from .generate import check_resumable
+                from .manifest import listed_frames
+
+                check_resumable(out, config, backend)  # refuse before counting another dataset's frames as ours
+                kept = len(listed_frames(out) & set(indices))
+                with shared.lock:
+                    shared.frames_before = kept
+            summary = self._generate(config, out, indices, backend=backend, device=self._device, resume=resume,
+                                     on_frame=on_frame, should_stop=self._should_stop, on_progress=on_progress)
+            with shared.lock:
+                shared.add_warnings(getattr(summary, "warnings", []))
+
+        def finished() -> bool:
+            with shared.lock:
+                return shared.frames_before + shared.frames_this_run >= len(indices)
+
+        return self._run(work, finished)
+
+    def _run_preview(self, config: SDGConfig, indices: list[int], seed: int | None, backend: str,
+                     on_frame: Callable[[int, FrameData], None]) -> Coroutine:
+        from .generate import RenderSession
+
+        shared = self._shared
+
+        def work() -> None:
+            try:
+                chosen = self._backend_factory(backend, config, self._device)
+            except RunError as exc:
+                with shared.lock:
+                    shared.add_warnings([f"{exc}; the preview uses the raster backend"])
+                chosen = self._backend_factory("raster", config, self._device)
+            session = RenderSession(config, chosen)
+            for index in indices:
+                if self._should_stop():
+                    break
+                _params, frame = session.render(index, seed)
+                with shared.lock:
+                    shared.frame_done()
+                    shared.add_warnings(frame.extra.get("warnings", []))
+                    shared.previews.append((index, frame))
+
+        def deliver() -> None:
+            """Hand finished thumbnails to ``on_frame`` on the loop's thread."""
+            while True:
+                with shared.lock:
+                    if not shared.previews:
+                        return
+                    index, frame = shared.previews.popleft()
+                try:
+                    on_frame(index, frame)
+                except Exception:
+                    _log.warning("the preview frame callback raised", exc_info=True)
+
+        def finished() -> bool:
+            with shared.lock:
+                return shared.frames_this_run >= len(indices)
+
+        return self._run(work, finished, deliver)
