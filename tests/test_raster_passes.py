@@ -9,8 +9,8 @@ import pytest
 import warp as wp
 from pxr import Gf, UsdGeom, UsdLux
 from sdgstudio.core.generate import RenderSession
-from sdgstudio.core.raster import RasterBackend, RasterSettings, primary, shadows
-from sdgstudio.core.raster.shapes import is_convex
+from sdgstudio.core.raster import RasterBackend, RasterSettings, geometry, primary, shadows
+from sdgstudio.core.raster.shapes import hull_triangles, is_convex
 from test_raster import ALL, CLASSES, add_camera, add_cube, label, new_stage
 
 
@@ -120,19 +120,19 @@ def _no_culling(light, lo, hi, corners):
     return g
 
 
-_BUILD = shadows.ShadowTables.build
+_UPDATE = geometry.DeviceGeometry.update
 
 
-def _no_convex_skip(self, instances, l2w, lights):
-    """Shadow tables whose shape bits never say convex: a ray also tests its own instance."""
-    out = _BUILD(self, instances, l2w, lights)
-    out[8] = wp.array(out[8].numpy() & 2, dtype=wp.int32, device=out[8].device)
-    return out
+def _no_hull_skip(self, instances):
+    """Device geometry whose triangles are never on the hull: a ray also tests its own instance."""
+    _UPDATE(self, instances)
+    self.tri_hull = wp.zeros(self.tri_hull.shape, dtype=wp.int32, device=self.device)
+    self.key = ()
 
 
 def _test_everything(monkeypatch) -> None:
     monkeypatch.setattr(shadows, "light_grid", _no_culling)
-    monkeypatch.setattr(shadows.ShadowTables, "build", _no_convex_skip)
+    monkeypatch.setattr(geometry.DeviceGeometry, "update", _no_hull_skip)
 
 
 @pytest.mark.parametrize("light", ["sphere", "inside"])
@@ -154,7 +154,7 @@ def test_tabletop_shadows_equal_testing_every_instance(monkeypatch, tabletop):
         _frames_equal(frame, _tabletop(tabletop).render(k)[1])
 
 
-def test_convexity_check():
+def test_convex_hull_faces():
     cube = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], float)
     faces = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1], [2, 3, 7], [2, 7, 6],
                       [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]])
@@ -162,7 +162,9 @@ def test_convexity_check():
     dented = cube.copy()
     dented = np.vstack([dented, [0.5, 0.5, 0.8]])  # a pit in the top face
     pit = np.array([[1, 5, 8], [5, 7, 8], [7, 3, 8], [3, 1, 8]])
-    assert not is_convex(dented, np.vstack([faces[[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]], pit]))
+    cup = np.vstack([faces[:10], pit])
+    assert not is_convex(dented, cup)
+    np.testing.assert_array_equal(hull_triangles(dented, cup), [True] * 10 + [False] * 4)  # the pit is not
 
 
 # ---------------------------------------------------------------- threads, coverage passes, frame order

@@ -125,8 +125,9 @@ class RasterBackend:
                    wp.vec3(*sc.ambient)]
         shadows = self.shadow_tables.build(sc.instances, l2w, [lights[k] for k in shadowed])
         tri_inst = geo.tri_inst if geo.n_tris else wp.zeros(1, dtype=wp.int32, device=dev)
+        tri_hull = geo.tri_hull if geo.n_tris else wp.zeros(1, dtype=wp.int32, device=dev)
         inst_sem = np.array([sc.objects[o].class_id if o >= 0 else 0 for o in inst_obj], np.int64)
-        px = self.pixels.run(raster, tri_inst, inst_obj + 1, inst_sem, cam.cam_to_world, want, shading,
+        px = self.pixels.run(raster, tri_inst, tri_hull, inst_obj + 1, inst_sem, cam.cam_to_world, want, shading,
                              shadows, self.settings.shadow_bias, len(sc.objects))
         tm["pixels"], t = _lap(t)
         for name, key in (("depth", "depth"), ("normals", "normals"), ("instance_segmentation", "ids"),

@@ -15,15 +15,16 @@ __all__ = ["DeviceGeometry"]
 
 
 class DeviceGeometry:
-    """Concatenated local-frame vertices (``points``), triangles (``tris``, global vertex indices) and the owning
-    instance of every vertex / triangle, for the instance list of the last :meth:`update`."""
+    """Concatenated local-frame vertices (``points``), triangles (``tris``, global vertex indices), the owning
+    instance of every vertex / triangle and whether a triangle is on its mesh's convex hull (``tri_hull``), for the
+    instance list of the last :meth:`update`."""
 
     def __init__(self, device: wp.context.Device) -> None:
         self.device = device
         self.key: tuple = ()
         self.n_tris = 0
         self.tri_off = np.zeros(1, np.int64)  #: (n + 1,) first triangle of each instance (host)
-        self.points = self.vert_inst = self.tris = self.tri_inst = self.tri_off_dev = None
+        self.points = self.vert_inst = self.tris = self.tri_inst = self.tri_off_dev = self.tri_hull = None
 
     def update(self, instances: list[Instance]) -> None:
         key = tuple(i.entry.serial for i in instances)
@@ -45,4 +46,6 @@ class DeviceGeometry:
         self.tris = wp.array(tris, dtype=wp.vec3i, device=dev)
         self.tri_inst = wp.array(np.repeat(np.arange(len(instances), dtype=np.int32), nt), dtype=wp.int32, device=dev)
         self.tri_off_dev = wp.array(self.tri_off.astype(np.int32), dtype=wp.int32, device=dev)
+        hull = np.concatenate([i.entry.hull for i in instances] or [np.zeros(1, bool)])
+        self.tri_hull = wp.array(hull.astype(np.int32), dtype=wp.int32, device=dev)
         self.key = key

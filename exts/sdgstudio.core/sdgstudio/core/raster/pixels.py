@@ -40,6 +40,7 @@ def pixel_kernel(
     tri_e0: wp.array(dtype=wp.vec3),
     tri_e1: wp.array(dtype=wp.vec3),
     tri_inst: wp.array(dtype=wp.int32),
+    tri_hull: wp.array(dtype=wp.int32),
     inst_id: wp.array(dtype=wp.int32),
     inst_sem: wp.array(dtype=wp.int32),
     ray_x: wp.array(dtype=wp.float32),
@@ -193,7 +194,8 @@ def pixel_kernel(
                         if wp.dot(nw, sdir) <= 0.0:
                             ndl = 0.0
                         elif cell >= 0:
-                            if occluded(cell_items, cell_start[cell], cell_start[cell + 1], k, reach, r * n_inst,
+                            if occluded(cell_items, cell_start[cell], cell_start[cell + 1], k, tri_hull[g], reach,
+                                        r * n_inst,
                                         level, sign, o, p, nw, sdir, maxd, shape, centroid, wlo, whi, mesh_ids, w2l,
                                         blo, bhi) != 0:
                                 ndl = 0.0
@@ -238,7 +240,7 @@ class PixelPass:
         self.threads = max(1, threads) if device.is_cpu else 1
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
 
-    def run(self, raster, tri_inst: wp.array, inst_id, inst_sem, cam_to_world, want: int,
+    def run(self, raster, tri_inst: wp.array, tri_hull: wp.array, inst_id, inst_sem, cam_to_world, want: int,
             shading: list, shadows: list, bias: float, n_objects: int) -> dict[str, wp.array | np.ndarray]:
         """``raster``: :class:`primary.Raster`; ``shading``: geometry + material + light arrays + (ambient,
         background); ``shadows``: :meth:`shadows.ShadowTables.build`. Returns the device images and host counts."""
@@ -257,7 +259,7 @@ class PixelPass:
         tight_lo = wp.full((B, N + 1), wp.vec2i(1 << 30, 1 << 30), dtype=wp.vec2i, device=dev)
         tight_hi = wp.full((B, N + 1), wp.vec2i(-1, -1), dtype=wp.vec2i, device=dev)
         R = cam_to_world[:3, :3]
-        inputs = [raster.zbuf, raster.planes, raster.normals, raster.e0, raster.e1, tri_inst,
+        inputs = [raster.zbuf, raster.planes, raster.normals, raster.e0, raster.e1, tri_inst, tri_hull,
                   wp.array(np.append(inst_id, 0).astype(np.int32), dtype=wp.int32, device=dev),
                   wp.array(np.append(inst_sem, 0).astype(np.int32), dtype=wp.int32, device=dev), raster.ray_x,
                   raster.ray_y, wp.vec3(*cam_to_world[:3, 3]), wp.mat33(*R.ravel()), want, chunk, *shading, *shadows,

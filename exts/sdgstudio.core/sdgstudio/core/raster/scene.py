@@ -26,7 +26,7 @@ from pxr import Usd, UsdGeom, UsdLux
 
 from ..frame import USD_TO_OPENCV
 from .materials import Cache, Light, Material, MaterialReader, read_lights
-from .shapes import IMPLICIT, Piece, build_piece, column_matrix, is_convex
+from .shapes import IMPLICIT, Piece, build_piece, column_matrix, hull_triangles
 
 __all__ = ["CameraInfo", "Instance", "MeshEntry", "RenderScene", "SceneObject", "SceneReader", "Material", "Light"]
 
@@ -58,7 +58,8 @@ class MeshEntry:
     lo: np.ndarray  #: (3,) AABB min, instance frame
     hi: np.ndarray
     seg_tris: np.ndarray  #: (S,) triangles per gprim segment
-    convex: bool  #: part of the boundary of a convex body (shapes.is_convex): cannot shadow itself seen from outside
+    hull: np.ndarray  #: (T,) bool: triangle on the convex hull (shapes.hull_triangles): seen from outside, a shadow
+    #: ray leaving it cannot meet this mesh again
     centroid: np.ndarray  #: (3,) mean vertex, instance frame (inside the convex hull)
     box: bool  #: the mesh is the surface of its box [lo, hi] (a Cube prim): a slab test is its exact ray test
     serial: int  #: unique per built entry (keys of device buffers that concatenate entries)
@@ -222,8 +223,8 @@ class SceneReader:
         points, tris = np.concatenate(pts)[used], inv.reshape(-1, 3).astype(np.int32)
         mesh = wp.Mesh(points=wp.array(points.astype(np.float32), dtype=wp.vec3, device=self.device),
                        indices=wp.array(tris.ravel(), dtype=wp.int32, device=self.device))
-        convex = (len(parts) == 1 and parts[0][0].convex) or is_convex(points, tris)
+        hull = np.ones(len(tris), bool) if len(parts) == 1 and parts[0][0].convex else hull_triangles(points, tris)
         return MeshEntry(mesh, points, tris, points.min(0), points.max(0),
-                         np.array([len(p.tris) for p, _ in parts], np.int64), convex, points.mean(0),
+                         np.array([len(p.tris) for p, _ in parts], np.int64), hull, points.mean(0),
                          len(parts) == 1 and parts[0][0].box and np.allclose(parts[0][1][:3, :3], np.diag(
                              np.diag(parts[0][1][:3, :3]))), next(_SERIALS))

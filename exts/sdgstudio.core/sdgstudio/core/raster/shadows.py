@@ -8,8 +8,8 @@ projects onto it, and one more cell per face lists those reaching outside the gr
 are built on the host from at most a few hundred boxes per frame and ordered by *reach* (distant: the box's highest
 point along the light direction, descending; point: the box's distance from the light, ascending), so a ray stops
 reading as soon as the remaining boxes lie below its origin / beyond its light.
-The ray skips its own instance when that mesh is convex and the pixel sees it from outside (a ray leaving a convex
-surface outwards cannot meet it again), slab-tests the rest (world box, then local box), and runs Warp's BVH any-hit
+The ray skips its own instance when the pixel's triangle lies on that mesh's convex hull and the pixel sees it from
+outside (a ray leaving a hull face outwards cannot meet the mesh again; every face of a convex mesh is one), slab-tests the rest (world box, then local box), and runs Warp's BVH any-hit
 query on meshes whose local box it enters; for a Cube the local box test is the exact test.
 
 The result equals testing every instance: the culls only drop instances the ray provably misses.
@@ -58,22 +58,24 @@ def ray_box_inv(o: wp.vec3, inv: wp.vec3, lo: wp.vec3, hi: wp.vec3, tmax: float)
 
 
 @wp.func
-def occluded(items: wp.array(dtype=wp.int32), start: int, stop: int, own: int, reach: wp.array(dtype=wp.float32),
+def occluded(items: wp.array(dtype=wp.int32), start: int, stop: int, own: int, own_hull: int,
+             reach: wp.array(dtype=wp.float32),
              roff: int, level: float, sign: float, o: wp.vec3, p: wp.vec3, n: wp.vec3, ldir: wp.vec3, maxd: float,
              shape: wp.array(dtype=wp.int32), centroid: wp.array(dtype=wp.vec3), wlo: wp.array(dtype=wp.vec3),
              whi: wp.array(dtype=wp.vec3), mesh_ids: wp.array(dtype=wp.uint64), w2l: wp.array(dtype=wp.mat44),
              lo: wp.array(dtype=wp.vec3), hi: wp.array(dtype=wp.vec3)) -> int:
     """1 when one of ``items[start:stop]`` blocks the ray ``o + t ldir``, ``0 < t < maxd``; the items are ordered
     so that ``sign * reach[roff + k]`` decreases, and the loop stops at the first that cannot reach ``level``.
-    ``shape`` bit 1: convex (skipped as the pixel's own instance ``own`` seen from outside), bit 2: the mesh is its
-    local box ``[lo, hi]`` (else that box is padded and filters the BVH query)."""
+    The pixel's own instance ``own`` is skipped when its triangle is on the hull (``own_hull``) and seen from
+    outside. ``shape`` bit 2: the mesh is its local box ``[lo, hi]`` (else that box is padded and filters the BVH
+    query)."""
     inv = inverse_dir(ldir)
     for q in range(start, stop):
         k = items[q]
         if sign * reach[roff + k] < sign * level:
             return 0
         if k == own:
-            if (shape[k] & 1) != 0:
+            if own_hull != 0:
                 if wp.dot(n, p - centroid[k]) >= 0.0:
                     continue
         if not ray_box_inv(o, inv, wlo[k], whi[k], maxd):
@@ -235,7 +237,7 @@ class ShadowTables:
     def build(self, instances: list[Instance], l2w: np.ndarray, lights: list[Light]) -> list:
         """Per light r: kind, grid, lvec[3r:3r+3], faces [6r:6r+6] (origin s, origin t, cells per unit) and
         their first cell; concatenated cell_start / cell_items; reach[r * n + k]; per instance: shape bits
-        (1 convex, 2 box), world centroid, padded world box, mesh id, world->local, local box (padded unless a
+        (2: box), world centroid, padded world box, mesh id, world->local, local box (padded unless a
         Cube); the instance count."""
         n = len(instances)
         lo = np.array([i.entry.lo for i in instances]).reshape(-1, 3)
@@ -265,8 +267,7 @@ class ShadowTables:
                 self._arr(starts, wp.int32, np.int32),
                 self._arr(np.concatenate([g.cell_items for g in grids] + [np.zeros(1)]), wp.int32, np.int32),
                 self._arr(np.concatenate([g.reach for g in grids]) if grids else np.zeros(1), wp.float32),
-                self._arr(np.where(np.array([i.entry.convex for i in instances], bool), 1, 0) + 2 * box, wp.int32,
-                          np.int32),
+                self._arr(2 * box, wp.int32, np.int32),
                 self._arr(centroid, wp.vec3), self._arr(wlo, wp.vec3), self._arr(whi, wp.vec3),
                 self._arr([i.entry.mesh.id for i in instances] or [0], wp.uint64, np.uint64),
                 self._arr(np.linalg.inv(l2w) if n else np.zeros((1, 4, 4)), wp.mat44), self._arr(lo, wp.vec3),

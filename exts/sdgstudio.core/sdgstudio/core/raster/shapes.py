@@ -223,22 +223,32 @@ def column_matrix(m: Gf.Matrix4d) -> np.ndarray:
     return np.array(m, dtype=np.float64).T
 
 
-def is_convex(points: np.ndarray, tris: np.ndarray, max_tris: int = 4096) -> bool:
-    """True when every vertex lies on one side of every triangle's plane (to 1e-9 of the mesh size): the mesh is
-    part of the boundary of its convex hull, so a ray leaving it along an outward normal cannot hit it again.
+def hull_triangles(points: np.ndarray, tris: np.ndarray, max_tris: int = 8192) -> np.ndarray:
+    """Per triangle: every vertex of the mesh lies on one side of its plane (to 1e-6 of the mesh size: float32
+    points in files are rarely exactly planar), i.e. the triangle lies on the boundary of the mesh's convex hull, so
+    a shadow ray leaving it outwards (from ``shadow_bias`` above it, far more than the tolerance) cannot meet the
+    mesh again. Degenerate triangles count as not on the hull.
 
-    O(vertices x triangles): meshes over ``max_tris`` triangles are not checked and count as not convex.
+    O(vertices x triangles): meshes over ``max_tris`` triangles are not checked (all False).
     """
+    out = np.zeros(len(tris), bool)
     if len(tris) == 0 or len(tris) > max_tris:
-        return False
+        return out
     a, b, c = (points[tris[:, k]] for k in range(3))
     n = np.cross(b - a, c - a)
     length = np.linalg.norm(n, axis=1)
-    keep = length > 0
-    n, a = n[keep] / length[keep, None], a[keep]
-    tol = 1e-9 * max(float(np.ptp(points, axis=0).max()), 1e-30)
-    for s in range(0, len(n), 512):
-        d = n[s:s + 512] @ points.T - np.einsum("ij,ij->i", n[s:s + 512], a[s:s + 512])[:, None]
-        if np.any((d.max(1) > tol) & (d.min(1) < -tol)):
-            return False
-    return True
+    keep = np.flatnonzero(length > 0)
+    tol = 1e-6 * max(float(np.ptp(points, axis=0).max()), 1e-30)
+    for s in range(0, len(keep), 512):
+        k = keep[s:s + 512]
+        nk = n[k] / length[k, None]
+        d = nk @ points.T - np.einsum("ij,ij->i", nk, a[k])[:, None]
+        out[k] = ~((d.max(1) > tol) & (d.min(1) < -tol))
+    return out
+
+
+def is_convex(points: np.ndarray, tris: np.ndarray, max_tris: int = 8192) -> bool:
+    """True when every triangle lies on the mesh's convex hull (:func:`hull_triangles`): the mesh is part of the
+    boundary of a convex body. Meshes over ``max_tris`` triangles are not checked and count as not convex."""
+    hull = hull_triangles(points, tris, max_tris)
+    return bool(len(hull)) and bool(hull.all())
