@@ -195,3 +195,21 @@ def test_kernels_compile_for_cuda(module, tmp_path):
     assert ".entry" in ptx
     if module == "primary":  # no contraction into FMA: CPU and CUDA round every step alike
         assert "fma.rn.f32" not in ptx
+
+
+def test_specular_lobe_table_matches_pow(tabletop):
+    session = _tabletop(tabletop)
+    session.render(0)
+    backend = session.backend
+    sc = backend.reader.read(session.stage, "/World/Camera", (160, 120))
+    arrays = backend.shading.materials(sc, backend.reader.materials.textures)
+    pbr, table = arrays[5].numpy(), arrays[6].numpy().reshape(len(sc.materials), -1)
+    rng = np.random.default_rng(0)
+    for m, (rough, _, start, scale) in enumerate(pbr):
+        s = 2.0 / max(rough, 0.05) ** 4 - 2.0
+        ndh = rng.uniform(start, 1.0, 2000).astype(np.float32)
+        u = np.minimum((ndh - start) * scale, table.shape[1] - 1)
+        k = np.minimum(u.astype(int), table.shape[1] - 2)
+        looked_up = table[m, k] * (1 - (u - k)) + table[m, k + 1] * (u - k)
+        exact = (s + 2) / 8 * ndh.astype(np.float64) ** s
+        assert np.all(np.abs(looked_up - exact) <= 2e-3 * exact + 1e-4), (rough, s)  # 1e-4: a third of an 8-bit step

@@ -17,7 +17,8 @@ Light intensity mapping (irradiance ``E`` in "albedo units": a white Lambertian 
 * ``inputs:diffuse`` / ``inputs:specular`` multiply the light's diffuse / specular contribution.
 
 Shading (linear RGB): ``albedo * (1 - metallic) * (ambient + sum_l E_l vis_l max(0, n.l))`` plus a normalized
-Blinn-Phong lobe ``F0 (s + 2) / 8 (n.h)**s E_l vis_l max(0, n.l)`` with ``s = 2 / max(roughness, 0.05)**4 - 2``,
+Blinn-Phong lobe ``F0 (s + 2) / 8 (n.h)**s E_l vis_l max(0, n.l)`` with ``s = 2 / max(roughness, 0.05)**4 - 2``
+(the lobe is looked up in a 256-entry table per material, linearly interpolated),
 ``F0 = 0.04 (1 - metallic) + albedo * metallic``, plus ``(albedo (1 - metallic) + F0 / 4) * ambient``; clamped to
 [0, 1] and sRGB-encoded (65536-entry table) to uint8, all in a Warp kernel.
 Albedo: the material's texture (bilinear, UsdUVTexture wrap; textures are sRGB-decoded unless

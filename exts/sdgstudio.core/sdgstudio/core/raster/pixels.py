@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import warp as wp
 
-from .shading import sample_texture, srgb_u8
+from .shading import SPEC_TABLE, sample_texture, srgb_u8
 from .shadows import light_cell, occluded
 
 wp.set_module_options({"fuse_fp": False, "enable_backward": False})
@@ -58,7 +58,8 @@ def pixel_kernel(
     mat_color: wp.array(dtype=wp.vec3),
     mat_scale: wp.array(dtype=wp.vec3),
     mat_bias: wp.array(dtype=wp.vec3),
-    mat_pbr: wp.array(dtype=wp.vec4),  # roughness, metallic, exponent s, n.h below which the lobe is skipped
+    mat_pbr: wp.array(dtype=wp.vec4),  # roughness, metallic, lobe table start (n.h), table entries per unit n.h
+    mat_lobe: wp.array(dtype=wp.float32),  # per material: SPEC_TABLE samples of (s + 2) / 8 (n.h)**s
     mat_tex: wp.array(dtype=wp.vec4i),
     tex: wp.array(dtype=wp.uint8),
     lut: wp.array(dtype=wp.float32),  # 0..255: sRGB -> linear, 256..511: raw / 255
@@ -155,7 +156,6 @@ def pixel_kernel(
                 albedo = wp.max(albedo, wp.vec3(0.0))
                 pbr = mat_pbr[m]
                 metal = pbr[1]
-                shin = pbr[2]
                 diffuse = albedo * (1.0 - metal)
                 f0 = wp.vec3(0.04 * (1.0 - metal)) + albedo * metal
                 view = wp.normalize(cam_pos - p)
@@ -203,8 +203,11 @@ def pixel_kernel(
                         h = ldir + view
                         ndh = wp.max(0.0, wp.dot(nw, h) / wp.length(h))
                         lobe = diffuse * par[1]
-                        if ndh >= pbr[3]:
-                            lobe = lobe + f0 * ((shin + 2.0) / 8.0 * wp.pow(ndh, shin)) * par[2]
+                        if ndh >= pbr[2]:
+                            u = wp.min((ndh - pbr[2]) * pbr[3], float(SPEC_TABLE - 1))
+                            t0 = wp.min(int(u), SPEC_TABLE - 2)
+                            spec = wp.lerp(mat_lobe[m * SPEC_TABLE + t0], mat_lobe[m * SPEC_TABLE + t0 + 1], u - float(t0))
+                            lobe = lobe + f0 * spec * par[2]
                         acc = acc + wp.cw_mul(e, lobe) * ndl
                 c = acc
         if (want & WANT_DEPTH) != 0:
@@ -254,7 +257,8 @@ class PixelPass:
 
         out = [img((H, W), wp.float32, WANT_DEPTH), img((H, W), wp.vec3, WANT_NORMALS),
                img((H, W), wp.uint32, WANT_IDS), img((H, W), wp.uint16, WANT_SEM), img((H, W, 3), wp.uint8, WANT_RGB)]
-        N, B = n_objects, self.threads
+        # more bands than threads: a thread slowed by other work (the writer) leaves bands to the other
+        N, B = n_objects, 1 if self.threads == 1 else 2 * self.threads
         counts = wp.zeros((B, N + 1), dtype=wp.int32, device=dev)
         tight_lo = wp.full((B, N + 1), wp.vec2i(1 << 30, 1 << 30), dtype=wp.vec2i, device=dev)
         tight_hi = wp.full((B, N + 1), wp.vec2i(-1, -1), dtype=wp.vec2i, device=dev)
