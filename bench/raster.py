@@ -9,7 +9,8 @@ Measured (means over ``--frames`` frames after warm-up; wall clock and this proc
 
 * render + labels: ``RasterBackend.render`` alone, with the split by stage (``last_timings``);
 * end to end: ``generate`` with the writer (tabletop only), frames/s over the whole run;
-* scaling: time ratios for 2x pixels (640x480 -> 906x678) and ~10x triangles (segments 25 -> 80).
+* scaling: time ratios for 2x pixels (640x480 -> 906x678) and ~10x triangles (segments 25 -> 80); the two sides
+  of each pair render alternately (a, b, a, b, ...) so that both see the same load on a shared machine.
 
 "Other load" is the CPU time other processes used during a measurement, in cores (a shared machine slows us).
 
@@ -125,53 +126,63 @@ def move_big_scene(stage: Usd.Stage, n_objects: int, frame: int) -> None:
         ops[1].Set(Gf.Vec3f(*(float(a) for a in rng.uniform(0, 360, 3))))
 
 
-def render_loop(device: str, resolution: tuple[int, int], frames: int, scene: str, segments: int = 96,
-                annotators: list[str] = ALL) -> dict:
-    """Mean ms of ``RasterBackend.render`` per frame and per stage, over ``frames`` moved frames."""
-    if scene == "tabletop":
-        config = load_config(TABLETOP)
-        config.camera.resolution = resolution
-        backend = RasterBackend(list(config.classes), RasterSettings(device=device, segments=segments))
-        session = RenderSession(config, backend)
-        stage, camera = session.stage, "/World/Camera"
+class Runner:
+    """One backend on one scene at one resolution; ``frame(k)`` moves the scene to state k and renders it."""
 
-        def move(k: int) -> None:
-            session.apply(k)
-    else:
-        backend = RasterBackend(BIG_CLASSES, RasterSettings(device=device, segments=segments))
-        stage, camera = big_scene(), "/World/Camera"
+    def __init__(self, device: str, resolution: tuple[int, int], scene: str, segments: int = 96,
+                 annotators: list[str] = ALL) -> None:
+        self.resolution, self.scene, self.segments, self.annotators = resolution, scene, segments, set(annotators)
+        if scene == "tabletop":
+            config = load_config(TABLETOP)
+            config.camera.resolution = resolution
+            self.backend = RasterBackend(list(config.classes), RasterSettings(device=device, segments=segments))
+            self.session = RenderSession(config, self.backend)
+            self.stage = self.session.stage
+        else:
+            self.backend = RasterBackend(BIG_CLASSES, RasterSettings(device=device, segments=segments))
+            self.stage = big_scene()
+        self.stages: dict[str, float] = {}
+        self.wall, self.cpu, self.others, self.n = 0.0, 0.0, [], 0
+        for k in range(2):  # warm-up: kernels, tessellations, buffers
+            self.frame(k, record=False)
 
-        def move(k: int) -> None:
-            move_big_scene(stage, 200, k)
-    move(0)
-    frame = backend.render(stage, camera, resolution, set(annotators), 0)  # warm-up: kernels, tessellations
-    move(1)
-    backend.render(stage, camera, resolution, set(annotators), 1)
-    stages: dict[str, float] = {}
-    total = cpu = 0.0
-    others = []
-    for k in range(2, frames + 2):
-        move(k)
+    def frame(self, k: int, record: bool = True):
+        if self.scene == "tabletop":
+            self.session.apply(k)
+        else:
+            move_big_scene(self.stage, 200, k)
         with CpuMeter() as m:
-            frame = backend.render(stage, camera, resolution, set(annotators), k)
-        total, cpu = total + m.wall, cpu + m.cpu
-        others.append(m.others)
-        for name, ms in backend.last_timings.items():
-            stages[name] = stages.get(name, 0.0) + ms / frames
-    device_ms = {}
-    if backend.device.is_cuda:  # GPU activity of a few more frames (recording it slows the host a little)
-        for k in range(frames + 2, frames + 6):
-            move(k)
-            wp.timing_begin(cuda_filter=wp.TIMING_ALL)
-            backend.render(stage, camera, resolution, set(annotators), k)
-            for r in wp.timing_end():
-                kind = "kernels" if r.filter in (wp.TIMING_KERNEL, wp.TIMING_KERNEL_BUILTIN) else "copies, fills"
-                device_ms[kind] = device_ms.get(kind, 0.0) + r.elapsed / 4
-    tris = backend.geometry.n_tris
-    return {"device_ms": device_ms, "scene": scene, "resolution": list(resolution), "device": device, "segments": segments,
-            "triangles": tris, "objects": len(frame.objects), "frames": frames,
-            "ms": 1000 * total / frames, "cpu_ms": 1000 * cpu / frames, "fps": frames / total,
-            "stages_ms": stages, "other_load_cores": float(np.nanmean(others))}
+            out = self.backend.render(self.stage, "/World/Camera", self.resolution, self.annotators, k)
+        if record:
+            self.wall, self.cpu, self.n = self.wall + m.wall, self.cpu + m.cpu, self.n + 1
+            self.others.append(m.others)
+            for name, ms in self.backend.last_timings.items():
+                self.stages[name] = self.stages.get(name, 0.0) + ms
+        return out
+
+    def result(self) -> dict:
+        device_ms = {}
+        if self.backend.device.is_cuda:  # GPU activity of a few more frames (recording slows the host a little)
+            for k in range(10_000, 10_004):
+                wp.timing_begin(cuda_filter=wp.TIMING_ALL)
+                self.frame(k, record=False)
+                for r in wp.timing_end():
+                    kind = "kernels" if r.filter in (wp.TIMING_KERNEL, wp.TIMING_KERNEL_BUILTIN) else "copies, fills"
+                    device_ms[kind] = device_ms.get(kind, 0.0) + r.elapsed / 4
+        n = max(self.n, 1)
+        return {"scene": self.scene, "resolution": list(self.resolution), "device": str(self.backend.device),
+                "segments": self.segments, "triangles": self.backend.geometry.n_tris, "frames": self.n,
+                "ms": 1000 * self.wall / n, "cpu_ms": 1000 * self.cpu / n, "fps": n / max(self.wall, 1e-9),
+                "stages_ms": {k: v / n for k, v in self.stages.items()}, "device_ms": device_ms,
+                "other_load_cores": float(np.nanmean(self.others)) if self.others else float("nan")}
+
+
+def measure(runners: list[Runner], frames: int) -> list[dict]:
+    """``frames`` frames on each runner, interleaved (a, b, a, b, ...) so that all see the same load."""
+    for k in range(2, frames + 2):
+        for r in runners:
+            r.frame(k)
+    return [r.result() for r in runners]
 
 
 def end_to_end(device: str, resolution: tuple[int, int], frames: int) -> dict:
@@ -212,8 +223,7 @@ def main() -> int:
                  "command": "python bench/raster.py " + " ".join(sys.argv[1:]), "runs": []}
     print(f"machine: {res['machine']}\ndate: {res['date']}  command: {res['command']}", flush=True)
 
-    def run(label: str, **kw) -> dict:
-        r = render_loop(args.device, **kw)
+    def show(label: str, r: dict) -> dict:
         r["label"] = label
         res["runs"].append(r)
         split = ", ".join(f"{k} {v:.2f}" for k, v in r["stages_ms"].items() if k != "total")
@@ -225,34 +235,33 @@ def main() -> int:
 
     print("\n| scene | pixels | triangles | frames/s | ms/frame | CPU ms/frame | ms per stage | other load |\n"
           "|---|---|---|---|---|---|---|---|")
-    base = {}
-    if want & {"tabletop", "pixels"}:
-        base["t480"] = run("tabletop, render+labels", scene="tabletop", resolution=(640, 480), frames=n)
-    if "pixels" in want:
-        base["t2x"] = run("tabletop, 2x pixels", scene="tabletop", resolution=(906, 678), frames=n)
-    if "tabletop" in want:
-        run("tabletop, render+labels", scene="tabletop", resolution=(1280, 720), frames=n)
-    if want & {"big", "pixels", "triangles"}:
-        base["b480"] = run("200 objects", scene="big", resolution=(640, 480), frames=nb, segments=80)
-    if "pixels" in want:
-        base["b2x"] = run("200 objects, 2x pixels", scene="big", resolution=(906, 678), frames=nb, segments=80)
-    if "big" in want and not args.quick:
-        run("200 objects", scene="big", resolution=(1280, 720), frames=nb, segments=80)
-    if "triangles" in want:
-        base["b_small"] = run("200 objects, ~1/10 triangles", scene="big", resolution=(640, 480), frames=nb,
-                              segments=25)
     scaling = {}
-    if "t2x" in base:
-        scaling["tabletop: 2x pixels"] = base["t2x"]["ms"] / base["t480"]["ms"]
-    if "b2x" in base:
-        scaling["200 objects: 2x pixels"] = base["b2x"]["ms"] / base["b480"]["ms"]
-    if "b_small" in base:
-        r = base["b480"]["triangles"] / base["b_small"]["triangles"]
-        scaling[f"200 objects: {r:.1f}x triangles"] = base["b480"]["ms"] / base["b_small"]["ms"]
+    dev = args.device
+    if want & {"tabletop", "pixels"}:  # 640x480 and 2x pixels interleaved
+        a, b = measure([Runner(dev, (640, 480), "tabletop"), Runner(dev, (906, 678), "tabletop")], n)
+        show("tabletop, render+labels", a)
+        show("tabletop, 2x pixels", b)
+        scaling["tabletop: 2x pixels"] = (b["ms"] / a["ms"], b["cpu_ms"] / a["cpu_ms"])
+    if "tabletop" in want:
+        show("tabletop, render+labels", measure([Runner(dev, (1280, 720), "tabletop")], n)[0])
+    if want & {"big", "pixels"}:
+        runs = [Runner(dev, (640, 480), "big", 80), Runner(dev, (906, 678), "big", 80)]
+        if "big" in want and not args.quick:
+            runs.append(Runner(dev, (1280, 720), "big", 80))
+        out = measure(runs, nb)
+        for label, r in zip(("200 objects", "200 objects, 2x pixels", "200 objects"), out, strict=False):
+            show(label, r)
+        scaling["200 objects: 2x pixels"] = (out[1]["ms"] / out[0]["ms"], out[1]["cpu_ms"] / out[0]["cpu_ms"])
+    if "triangles" in want:
+        a, b = measure([Runner(dev, (640, 480), "big", 25), Runner(dev, (640, 480), "big", 80)], nb)
+        show("200 objects, ~1/10 triangles", a)
+        show("200 objects (triangles pair)", b)
+        scaling[f"200 objects: {b['triangles'] / a['triangles']:.1f}x triangles"] = (b["ms"] / a["ms"],
+                                                                                   b["cpu_ms"] / a["cpu_ms"])
     if scaling:
-        print("\n| scaling | time ratio |\n|---|---|")
-        for k, v in scaling.items():
-            print(f"| {k} | {v:.2f} |")
+        print("\n| scaling (pairs measured interleaved) | wall time ratio | CPU time ratio |\n|---|---|---|")
+        for k, (w, c) in scaling.items():
+            print(f"| {k} | {w:.2f} | {c:.2f} |")
     res["scaling"] = scaling
     if "e2e" in want:
         print("\n| end to end (generate, writer included) | frames/s | ms/frame | CPU ms/frame | other load |\n"
