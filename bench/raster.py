@@ -201,8 +201,8 @@ def end_to_end(device: str, resolution: tuple[int, int], frames: int) -> dict:
 def machine() -> str:
     dev = wp.get_device("cuda") if wp.is_cuda_available() else None
     gpu = f", GPU {dev.name}" if dev is not None else ""
-    return f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPU cores{gpu}, Python {platform.python_version()}, " \
-           f"Warp {wp.config.version}"
+    return (f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPU cores{gpu}, "
+            f"Python {platform.python_version()}, Warp {wp.config.version}")
 
 
 def main() -> int:

@@ -74,8 +74,8 @@ def main() -> int:
         bench.move_big_scene(stage, 200, k)
         frames = [backends[dev].render(stage, "/World/Camera", res, set(bench.ALL), k) for dev in ("cpu", args.device)]
         results.append({"scene": "200 objects", "frame": k, **compare(*frames)})
-    print("| scene | frame | ids | semantic | labels | rgb max diff (pixels) | depth max rel diff | normals max diff |\n"
-          "|---|---|---|---|---|---|---|---|")
+    print("| scene | frame | ids | semantic | labels | rgb max diff (pixels) | depth max rel diff "
+          "| normals max diff |\n|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['scene']} | {r['frame']} | {'=' if r['ids_equal'] else 'DIFFER'} | "
               f"{'=' if r['semantic_equal'] else 'DIFFER'} | {'=' if r['labels_equal'] else 'DIFFER'} | "

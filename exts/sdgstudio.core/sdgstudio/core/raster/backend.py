@@ -64,7 +64,7 @@ class RasterSettings:
     shadow_bias: float = 1.0e-4  #: meters; shadow-ray origin offset along the normal
     cache_max_age: int = 64  #: renders an unused cached mesh / texture survives
     quiet: bool = True  #: set ``wp.config.quiet`` (no Warp banner / module-load lines on stdout)
-    threads: int = 0  #: CPU device: threads for the image passes (0: one per core, at most 4); results do not depend on it
+    threads: int = 0  #: CPU device: threads for the image passes (0: one per core, at most 4); same results for any
 
 
 class RasterBackend:

@@ -105,7 +105,8 @@ class MaterialReader:
             tint = np.asarray(self._value(shader, "diffuse_tint", (1.0, 1.0, 1.0)), np.float64)
             self._load(out, self._value(shader, "diffuse_texture", None), tick)
             if out.texture is None:
-                out.color = np.asarray(self._value(shader, "diffuse_color_constant", (0.2, 0.2, 0.2)), np.float64) * tint
+                out.color = tint * np.asarray(self._value(shader, "diffuse_color_constant", (0.2, 0.2, 0.2)),
+                                              np.float64)
             else:
                 out.tex_scale = tint
         return out

@@ -206,7 +206,8 @@ def pixel_kernel(
                         if ndh >= pbr[2]:
                             u = wp.min((ndh - pbr[2]) * pbr[3], float(SPEC_TABLE - 1))
                             t0 = wp.min(int(u), SPEC_TABLE - 2)
-                            spec = wp.lerp(mat_lobe[m * SPEC_TABLE + t0], mat_lobe[m * SPEC_TABLE + t0 + 1], u - float(t0))
+                            row0 = m * SPEC_TABLE + t0
+                            spec = wp.lerp(mat_lobe[row0], mat_lobe[row0 + 1], u - float(t0))
                             lobe = lobe + f0 * spec * par[2]
                         acc = acc + wp.cw_mul(e, lobe) * ndl
                 c = acc

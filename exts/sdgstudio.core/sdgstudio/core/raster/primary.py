@@ -42,7 +42,7 @@ def float_bits(x: float) -> wp.uint32: ...
 
 @wp.func
 def _transform_kernel_one(v: int, points: wp.array(dtype=wp.vec3), vert_inst: wp.array(dtype=wp.int32),
-                     l2c: wp.array(dtype=wp.mat44), out: wp.array(dtype=wp.vec3)):
+                          l2c: wp.array(dtype=wp.mat44), out: wp.array(dtype=wp.vec3)):
     out[v] = wp.transform_point(l2c[vert_inst[v]], points[v])
 
 
@@ -76,12 +76,13 @@ def _extend_crossing(box: wp.vec4, p: wp.vec3, q: wp.vec3, near: float, fx: floa
 
 
 @wp.func
-def _setup_kernel_one(g: int, vcam: wp.array(dtype=wp.vec3), tris: wp.array(dtype=wp.vec3i), tri_inst: wp.array(dtype=wp.int32),
-                 inst_obj: wp.array(dtype=wp.int32), fx: float, fy: float, cx: float, cy: float, near: float,
-                 far: float, width: int, height: int, tile: int, bbox: wp.array(dtype=wp.vec4i),
-                 ntiles: wp.array(dtype=wp.int32), obj_lo: wp.array(dtype=wp.vec2i),
-                 obj_hi: wp.array(dtype=wp.vec2i), cam_rot: wp.mat33, tri_plane: wp.array(dtype=wp.vec4),
-                 tri_nrm: wp.array(dtype=wp.vec3), tri_e0: wp.array(dtype=wp.vec3), tri_e1: wp.array(dtype=wp.vec3)):
+def _setup_kernel_one(g: int, vcam: wp.array(dtype=wp.vec3), tris: wp.array(dtype=wp.vec3i),
+                      tri_inst: wp.array(dtype=wp.int32), inst_obj: wp.array(dtype=wp.int32), fx: float, fy: float,
+                      cx: float, cy: float, near: float, far: float, width: int, height: int, tile: int,
+                      bbox: wp.array(dtype=wp.vec4i), ntiles: wp.array(dtype=wp.int32),
+                      obj_lo: wp.array(dtype=wp.vec2i), obj_hi: wp.array(dtype=wp.vec2i), cam_rot: wp.mat33,
+                      tri_plane: wp.array(dtype=wp.vec4), tri_nrm: wp.array(dtype=wp.vec3),
+                      tri_e0: wp.array(dtype=wp.vec3), tri_e1: wp.array(dtype=wp.vec3)):
     ntiles[g] = 0
     t = tris[g]
     a = vcam[t[0]]
@@ -142,7 +143,7 @@ def setup_kernel(vcam: wp.array(dtype=wp.vec3), tris: wp.array(dtype=wp.vec3i), 
 
 @wp.func
 def _fill_items_kernel_one(g: int, ntiles: wp.array(dtype=wp.int32), ends: wp.array(dtype=wp.int32),
-                      item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.int32)):
+                           item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.int32)):
     n = ntiles[g]
     base = ends[g] - n
     for k in range(n):
@@ -177,12 +178,12 @@ def _outside(e: wp.vec3, x0: float, x1: float, y0: float, y1: float) -> int:
 
 @wp.func
 def _raster_kernel_one(it: int, item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.int32),
-                  bbox: wp.array(dtype=wp.vec4i), tile: int, vcam: wp.array(dtype=wp.vec3),
-                  tris: wp.array(dtype=wp.vec3i), tri_inst: wp.array(dtype=wp.int32),
-                  inst_obj: wp.array(dtype=wp.int32), ray_x: wp.array(dtype=wp.float32),
-                  ray_y: wp.array(dtype=wp.float32), near: float, far: float, write_depth: int,
-                  cover_rect: wp.array(dtype=wp.vec4i), cover: wp.array(dtype=wp.uint8), band_y0: int, band_y1: int,
-                  zbuf: wp.array2d(dtype=wp.uint64)):
+                       bbox: wp.array(dtype=wp.vec4i), tile: int, vcam: wp.array(dtype=wp.vec3),
+                       tris: wp.array(dtype=wp.vec3i), tri_inst: wp.array(dtype=wp.int32),
+                       inst_obj: wp.array(dtype=wp.int32), ray_x: wp.array(dtype=wp.float32),
+                       ray_y: wp.array(dtype=wp.float32), near: float, far: float, write_depth: int,
+                       cover_rect: wp.array(dtype=wp.vec4i), cover: wp.array(dtype=wp.uint8), band_y0: int,
+                       band_y1: int, zbuf: wp.array2d(dtype=wp.uint64)):
     g = item_tri[it]
     k = item_k[it]
     obj = inst_obj[tri_inst[g]]
@@ -254,14 +255,15 @@ def raster_kernel(item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.
     """
     tid = wp.tid()
     for it in range(tid * per, wp.min(count, tid * per + per)):
-        _raster_kernel_one(it, item_tri, item_k, bbox, tile, vcam, tris, tri_inst, inst_obj, ray_x, ray_y, near, far, write_depth, cover_rect, cover, band_y0, band_y1, zbuf)
+        _raster_kernel_one(it, item_tri, item_k, bbox, tile, vcam, tris, tri_inst, inst_obj, ray_x, ray_y, near, far,
+                           write_depth, cover_rect, cover, band_y0, band_y1, zbuf)
 
 
 
 @wp.func
 def _count_cover_kernel_one(r: int, cover: wp.array(dtype=wp.uint8), row_obj: wp.array(dtype=wp.int32),
-                       row_start: wp.array(dtype=wp.int32), row_len: wp.array(dtype=wp.int32),
-                       unoccluded: wp.array(dtype=wp.int32)):
+                            row_start: wp.array(dtype=wp.int32), row_len: wp.array(dtype=wp.int32),
+                            unoccluded: wp.array(dtype=wp.int32)):
     s = wp.int32(0)
     start = row_start[r]
     for x in range(row_len[r]):

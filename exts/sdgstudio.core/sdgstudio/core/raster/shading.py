@@ -142,7 +142,8 @@ class ShadingTables:
 
     def lights(self, lights: list[Light], shadow_row: list[int]) -> list[wp.array]:
         """kind, position / direction, axis, E, (radius**2, diffuse, specular), shadow row (-1: unshadowed)."""
-        return [self._arr([lt.kind for lt in lights], wp.int32, np.int32), self._arr([lt.vec for lt in lights], wp.vec3),
+        return [self._arr([lt.kind for lt in lights], wp.int32, np.int32),
+                self._arr([lt.vec for lt in lights], wp.vec3),
                 self._arr([lt.axis for lt in lights], wp.vec3), self._arr([lt.rgb for lt in lights], wp.vec3),
                 self._arr([(lt.radius**2, lt.diffuse, lt.specular) for lt in lights], wp.vec3),
                 self._arr(shadow_row, wp.int32, np.int32)]

@@ -9,7 +9,8 @@ are built on the host from at most a few hundred boxes per frame and ordered by 
 point along the light direction, descending; point: the box's distance from the light, ascending), so a ray stops
 reading as soon as the remaining boxes lie below its origin / beyond its light.
 The ray skips its own instance when the pixel's triangle lies on that mesh's convex hull and the pixel sees it from
-outside (a ray leaving a hull face outwards cannot meet the mesh again; every face of a convex mesh is one), slab-tests the rest (world box, then local box), and runs Warp's BVH any-hit
+outside (a ray leaving a hull face outwards cannot meet the mesh again; every face of a convex mesh is one),
+slab-tests the rest (world box, then local box), and runs Warp's BVH any-hit
 query on meshes whose local box it enters; for a Cube the local box test is the exact test.
 
 The result equals testing every instance: the culls only drop instances the ray provably misses.
