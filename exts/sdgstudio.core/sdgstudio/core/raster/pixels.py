@@ -9,11 +9,10 @@ of equal ids in a thread's pixels, so atomics are few.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import warp as wp
 
+from .primary import band_pool
 from .shading import SPEC_TABLE, sample_texture, srgb_u8
 from .shadows import light_cell, occluded
 
@@ -242,7 +241,7 @@ class PixelPass:
         self.device = device
         self.chunk = 0 if device.is_cpu else 8  #: pixels per thread (0: a whole row, for the CPU)
         self.threads = max(1, threads) if device.is_cpu else 1
-        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+        self._pool = band_pool(self.threads)
 
     def run(self, raster, tri_inst: wp.array, tri_hull: wp.array, inst_id, inst_sem, cam_to_world, want: int,
             shading: list, shadows: list, bias: float, n_objects: int) -> dict[str, wp.array | np.ndarray]:

@@ -19,6 +19,7 @@ a byte mask over the object's screen rectangle during the same pass and summed p
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -34,6 +35,21 @@ EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
 _BIG = 1.0e30
 _MARGIN = 0.01  #: pixels added around each projected triangle's box (triangles smaller than a pixel often get none)
 COVER_BUDGET = 1 << 26  #: bytes of unoccluded-coverage mask per pass (more objects -> more passes)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def band_pool(threads: int) -> ThreadPoolExecutor | None:
+    """The process-wide pool that runs row bands of CPU kernels (Warp releases the GIL while a kernel runs); one
+    per thread count, shared by every backend."""
+    if threads <= 1:
+        return None
+    with _POOLS_LOCK:
+        if threads not in _POOLS:
+            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="raster-band")
+        return _POOLS[threads]
 
 
 @wp.func_native("union { float f; uint32_t u; } c; c.f = x; return c.u;")
@@ -305,7 +321,7 @@ class PrimaryPass:
         self.tile = 16 if device.is_cpu else 8
         self.per = 256 if device.is_cpu else 1  #: elements per thread (see _launch)
         self.threads = max(1, threads) if device.is_cpu else 1
-        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+        self._pool = band_pool(self.threads)
         self._size: tuple[int, int] | None = None
 
     def _launch(self, kernel, count: int, args: list) -> None:
