@@ -1,0 +1,133 @@
+"""Per-object labels of one frame, computed for all objects at once.
+
+Pixel counts, tight boxes and unoccluded coverage come from the image passes (``primary.py``, ``pixels.py``); here:
+loose boxes and truncation from every vertex projected in float64 (a device kernel; objects that cross the near
+plane are clipped on the host), poses with scale removed, 3D boxes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import warp as wp
+
+from ..frame import ObjectLabel
+from .scene import RenderScene
+
+__all__ = ["LabelGeometry", "object_labels"]
+
+wp.set_module_options({"fuse_fp": False, "enable_backward": False})
+
+
+@wp.kernel
+def loose_kernel(points: wp.array(dtype=wp.vec3d), vert_obj: wp.array(dtype=wp.int32),
+                 obj_to_cam: wp.array(dtype=wp.mat44d), fx: wp.float64, fy: wp.float64, cx: wp.float64,
+                 cy: wp.float64, near: wp.float64, lo_u: wp.array(dtype=wp.float64), lo_v: wp.array(dtype=wp.float64),
+                 hi_u: wp.array(dtype=wp.float64), hi_v: wp.array(dtype=wp.float64),
+                 behind: wp.array(dtype=wp.int32), per: int, count: int):
+    """Per object: extent of its vertices in front of the near plane projected to pixels; ``behind`` = 1 when
+    some vertex is behind it (the host then adds the edge crossings)."""
+    tid = wp.tid()
+    for v in range(tid * per, wp.min(count, tid * per + per)):
+        k = vert_obj[v]
+        p = wp.transform_point(obj_to_cam[k], points[v])
+        if p[2] >= near:
+            u = p[0] / p[2] * fx + cx
+            w = p[1] / p[2] * fy + cy
+            wp.atomic_min(lo_u, k, u)
+            wp.atomic_min(lo_v, k, w)
+            wp.atomic_max(hi_u, k, u)
+            wp.atomic_max(hi_v, k, w)
+        else:
+            behind[k] = 1
+
+
+class LabelGeometry:
+    """All labelled objects' local vertices concatenated on the device, float64 (cached by the objects' meshes)."""
+
+    def __init__(self, device: wp.context.Device) -> None:
+        self.device = device
+        self.key: tuple = ()
+        self.points = self.vert_obj = None
+        self.count = 0
+
+    def update(self, sc: RenderScene) -> None:
+        key = tuple(sc.instances[o.instance].entry.serial for o in sc.objects)
+        if key != self.key or self.points is None:
+            pts = [sc.instances[o.instance].entry.points for o in sc.objects] or [np.zeros((1, 3))]
+            self.count = sum(len(p) for p in pts)
+            self.points = wp.array(np.concatenate(pts), dtype=wp.vec3d, device=self.device)
+            self.vert_obj = wp.array(np.repeat(np.arange(len(pts), dtype=np.int32), [len(p) for p in pts]),
+                                     dtype=wp.int32, device=self.device)
+            self.key = key
+
+
+def object_labels(sc: RenderScene, counts: np.ndarray, tight: np.ndarray, unoccluded: np.ndarray,
+                  geo: LabelGeometry) -> list[ObjectLabel]:
+    """One :class:`ObjectLabel` per object of ``sc`` (ids 1..N in ``sc.objects`` order): ``counts`` / ``tight``
+    (x0, y0, x1, y1) indexed by object id, ``unoccluded`` by object index."""
+    N = len(sc.objects)
+    if N == 0:
+        return []
+    cam = sc.camera
+    W, H = cam.width, cam.height
+    w2c = np.linalg.inv(cam.cam_to_world)
+    l2w = np.stack([sc.instances[o.instance].local_to_world for o in sc.objects])
+    geo.update(sc)
+    loose, trunc = _loose_boxes(geo, w2c @ l2w, sc, cam.K, cam.near, W, H)
+    lin = l2w[:, :3, :3]
+    scale = np.linalg.norm(lin, axis=1)  # column norms: the scale along each local axis
+    u, _, vt = np.linalg.svd(lin / np.where(scale > 0, scale, 1.0)[:, None, :])
+    pose = np.tile(np.eye(4), (N, 1, 1))
+    pose[:, :3, :3], pose[:, :3, 3] = u @ vt, l2w[:, :3, 3]
+    pose_cam = w2c @ pose
+    out = []
+    for k, o in enumerate(sc.objects):
+        entry = sc.instances[o.instance].entry
+        pc, uc = int(counts[k + 1]), int(unoccluded[k])
+        tb = tight[k + 1]
+        out.append(ObjectLabel(
+            instance_id=k + 1, prim_path=o.path, class_name=o.class_name, class_id=o.class_id, pixel_count=pc,
+            unoccluded_pixel_count=uc, visible_fraction=pc / uc if uc else 0.0, truncation=float(trunc[k]),
+            bbox_2d_tight=(float(tb[0]), float(tb[1]), float(tb[2]), float(tb[3])) if pc else None,
+            bbox_2d_loose=None if loose[k] is None else tuple(float(x) for x in loose[k]),
+            bbox_3d_extents=(tuple(float(x) for x in entry.lo), tuple(float(x) for x in entry.hi)),
+            local_to_world=l2w[k].copy(), pose_in_camera=pose_cam[k], scale=tuple(float(s) for s in scale[k]),
+            is_target=o.is_target))
+    return out
+
+
+def _loose_boxes(geo: LabelGeometry, obj_to_cam: np.ndarray, sc: RenderScene, K: np.ndarray, near: float, W: int,
+                 H: int) -> tuple[list, np.ndarray]:
+    """Projected extent of each object's vertices clipped to the image, and its truncation.
+
+    Geometry behind the near plane is clipped away: the vertices in front plus the points where triangle edges
+    cross the near plane are projected. Nothing in front -> (None, 1.0).
+    """
+    N, dev = len(obj_to_cam), geo.device
+    ext = [wp.full(N, v, dtype=wp.float64, device=dev) for v in (np.inf, np.inf, -np.inf, -np.inf)]
+    behind = wp.zeros(N, dtype=wp.int32, device=dev)
+    per = 4096 if dev.is_cpu else 1
+    wp.launch(loose_kernel, dim=max(1, (geo.count + per - 1) // per), device=dev, inputs=[
+        geo.points, geo.vert_obj, wp.array(obj_to_cam, dtype=wp.mat44d, device=dev), *(float(x) for x in (
+            K[0, 0], K[1, 1], K[0, 2], K[1, 2], near)), *ext, behind, per, geo.count])
+    lo = np.stack([ext[0].numpy(), ext[1].numpy()], 1)
+    hi = np.stack([ext[2].numpy(), ext[3].numpy()], 1)
+    for k in np.flatnonzero(behind.numpy()):  # crosses the near plane: add the edge crossings
+        entry = sc.instances[sc.objects[k].instance].entry
+        p = entry.points @ obj_to_cam[k, :3, :3].T + obj_to_cam[k, :3, 3]
+        a, b = p[entry.tris.ravel()], p[np.roll(entry.tris, -1, axis=1).ravel()]
+        cross = (a[:, 2] >= near) != (b[:, 2] >= near)
+        a, b = a[cross], b[cross]
+        t = ((near - a[:, 2]) / (b[:, 2] - a[:, 2]))[:, None]
+        q = np.concatenate([p[p[:, 2] >= near], a + t * (b - a)])
+        lo[k], hi[k] = (np.inf, np.inf), (-np.inf, -np.inf)
+        if len(q):
+            quv = q[:, :2] / q[:, 2:3] * np.diag(K)[:2] + K[:2, 2]
+            lo[k], hi[k] = quv.min(0), quv.max(0)
+    clo, chi = np.maximum(lo, 0.0), np.minimum(hi, [float(W), float(H)])
+    ok = np.all(chi > clo, axis=1)
+    area = np.prod(np.where(ok[:, None], hi - lo, 1.0), axis=1)
+    inside = np.prod(np.where(ok[:, None], chi - clo, 1.0), axis=1)
+    trunc = np.where(ok, np.where(area > 0, np.maximum(1.0 - inside / np.where(area > 0, area, 1.0), 0.0), 0.0), 1.0)
+    boxes = [(clo[k, 0], clo[k, 1], chi[k, 0], chi[k, 1]) if ok[k] else None for k in range(N)]
+    return boxes, trunc

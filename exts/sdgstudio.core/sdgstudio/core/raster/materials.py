@@ -1,0 +1,206 @@
+"""Materials (UsdPreviewSurface / MDL OmniPBR inputs, textures cached by path) and UsdLux lights of a stage."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from pxr import Sdf, Usd, UsdGeom, UsdLux, UsdShade
+
+from .shapes import column_matrix
+
+
+class Cache:
+    """Dict with last-use ticks; ``sweep`` drops entries unused for more than ``max_age`` renders."""
+
+    def __init__(self) -> None:
+        self.data: dict = {}
+
+    def get(self, key, tick: int, build):
+        hit = self.data.get(key)
+        if hit is None:
+            hit = self.data[key] = [build(), tick]
+        hit[1] = tick
+        return hit[0]
+
+    def sweep(self, tick: int, max_age: int) -> None:
+        for k in [k for k, v in self.data.items() if tick - v[1] > max_age]:
+            del self.data[k]
+
+
+
+@dataclass
+class Material:
+    """Shading inputs. ``color`` None = use displayColor; a texture replaces the colour (times scale, plus bias)."""
+
+    color: np.ndarray | None = None  #: (3,) linear
+    texture: np.ndarray | None = None  #: (h, w, 3) uint8 as stored in the file
+    texture_key: str = ""  #: resolved path (texture cache key)
+    srgb: bool = True  #: decode the texture from sRGB (False: sourceColorSpace = raw)
+    tex_scale: np.ndarray = field(default_factory=lambda: np.ones(3))
+    tex_bias: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    repeat: tuple[bool, bool] = (True, True)  #: wrapS, wrapT: repeat (True) or clamp
+    roughness: float = 0.5
+    metallic: float = 0.0
+
+
+@dataclass
+class Light:
+    """``kind`` 0 distant (``vec`` = unit direction towards the light, E = ``rgb``), 1 point / 2 one-sided point
+    (``vec`` = position, E = ``rgb`` / d**2, kind 2 times max(0, cos) about ``axis``)."""
+
+    kind: int
+    rgb: np.ndarray  #: (3,) linear
+    vec: np.ndarray
+    axis: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    radius: float = 0.0
+    diffuse: float = 1.0
+    specular: float = 1.0
+
+
+
+class MaterialReader:
+    """Resolves bound materials to :class:`Material` s; per-frame table, textures cached by resolved path."""
+
+    def __init__(self) -> None:
+        self.textures = Cache()
+        self.frame_materials: list[Material] = [Material()]
+        self._by_path: dict[str, int] = {}
+
+    def begin_frame(self) -> None:
+        self.frame_materials, self._by_path = [Material()], {}
+
+    def index_for(self, prim: Usd.Prim, tick: int) -> int:
+        mat, _ = UsdShade.MaterialBindingAPI(prim).ComputeBoundMaterial(UsdShade.Tokens.full)
+        if not mat:
+            return 0
+        path = str(mat.GetPath())
+        if path not in self._by_path:
+            self.frame_materials.append(self._read(mat, tick))
+            self._by_path[path] = len(self.frame_materials) - 1
+        return self._by_path[path]
+
+    def _read(self, mat: UsdShade.Material, tick: int) -> Material:
+        shader = None
+        for ctx in ("", "mdl"):
+            src = mat.ComputeSurfaceSource(ctx)[0]
+            if src:
+                shader = src
+                break
+        if shader is None:
+            return Material()
+        out = Material()
+        if shader.GetIdAttr().Get() == "UsdPreviewSurface":
+            out.roughness = float(self._value(shader, "roughness", 0.5))
+            out.metallic = float(self._value(shader, "metallic", 0.0))
+            tex = self._texture_source(shader.GetInput("diffuseColor"))
+            if tex is not None:
+                self._apply_texture(out, tex, tick)
+            else:
+                out.color = np.asarray(self._value(shader, "diffuseColor", (0.18, 0.18, 0.18)), np.float64)
+        else:  # MDL OmniPBR-style inputs
+            out.roughness = float(self._value(shader, "reflection_roughness_constant", 0.5))
+            out.metallic = float(self._value(shader, "metallic_constant", 0.0))
+            tint = np.asarray(self._value(shader, "diffuse_tint", (1.0, 1.0, 1.0)), np.float64)
+            self._load(out, self._value(shader, "diffuse_texture", None), tick)
+            if out.texture is None:
+                out.color = tint * np.asarray(self._value(shader, "diffuse_color_constant", (0.2, 0.2, 0.2)),
+                                              np.float64)
+            else:
+                out.tex_scale = tint
+        return out
+
+    @staticmethod
+    def _value(shader: UsdShade.Shader, name: str, default):
+        inp = shader.GetInput(name)
+        if not inp:
+            return default
+        for attr in inp.GetValueProducingAttributes():
+            if not UsdShade.Output.IsOutput(attr):
+                v = attr.Get()
+                return default if v is None else v
+        return default
+
+    @staticmethod
+    def _texture_source(inp: UsdShade.Input) -> UsdShade.Shader | None:
+        for attr in inp.GetValueProducingAttributes() if inp else []:
+            if UsdShade.Output.IsOutput(attr):
+                sh = UsdShade.Shader(attr.GetPrim())
+                if sh and sh.GetIdAttr().Get() == "UsdUVTexture":
+                    return sh
+        return None
+
+    def _apply_texture(self, out: Material, sh: UsdShade.Shader, tick: int) -> None:
+        out.srgb = str(self._value(sh, "sourceColorSpace", "auto")) != "raw"
+        self._load(out, self._value(sh, "file", None), tick)
+        out.tex_scale = np.asarray(self._value(sh, "scale", (1, 1, 1, 1)), np.float64)[:3]
+        out.tex_bias = np.asarray(self._value(sh, "bias", (0, 0, 0, 0)), np.float64)[:3]
+        out.repeat = tuple(str(self._value(sh, w, "repeat")) not in ("clamp", "black") for w in ("wrapS", "wrapT"))
+        if out.texture is None:
+            out.color = np.asarray(self._value(sh, "fallback", (0.0, 0.0, 0.0, 1.0)), np.float64)[:3]
+
+    def _load(self, out: Material, asset, tick: int) -> None:
+        """Sets ``out.texture`` (uint8 RGB, alpha dropped) from an asset path; unreadable files leave it None."""
+        path = (asset.resolvedPath or asset.path) if isinstance(asset, Sdf.AssetPath) else ""
+        if not path:
+            return
+
+        def build():
+            from PIL import Image  # noqa: PLC0415
+
+            try:
+                with Image.open(path) as im:
+                    return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
+            except OSError:
+                return None
+
+        out.texture, out.texture_key = self.textures.get(path, tick, build), path
+
+
+def _light_input(prim: Usd.Prim, name: str, default):
+    for n in ("inputs:" + name, name):
+        attr = prim.GetAttribute(n)
+        if attr and attr.HasValue():
+            return attr.Get()
+    return default
+
+
+def read_lights(prims: list[Usd.Prim], xfc: UsdGeom.XformCache) -> tuple[list[Light], np.ndarray]:
+    """UsdLux lights -> (:class:`Light` list, ambient RGB). See the backend module docstring for the mapping."""
+    lights, ambient = [], np.zeros(3)
+    for prim in prims:
+        tn = prim.GetTypeName()
+        rgb = np.asarray(_light_input(prim, "color", (1.0, 1.0, 1.0)), np.float64)
+        if _light_input(prim, "enableColorTemperature", False):
+            rgb = rgb * np.asarray(UsdLux.BlackbodyTemperatureAsRgb(float(_light_input(prim, "colorTemperature",
+                                                                                       6500.0))))
+        rgb = rgb * float(_light_input(prim, "intensity", 1.0)) * 2.0 ** float(_light_input(prim, "exposure", 0.0))
+        rgb = rgb / 1000.0
+        m = column_matrix(xfc.GetLocalToWorldTransform(prim))
+        s = abs(np.linalg.det(m[:3, :3])) ** (1.0 / 3.0)
+        extra = dict(diffuse=float(_light_input(prim, "diffuse", 1.0)), specular=float(_light_input(prim, "specular",
+                                                                                                      1.0)))
+        if tn.startswith("DomeLight"):
+            ambient += rgb
+            continue
+        if tn == "DistantLight":
+            lights.append(Light(0, rgb, m[:3, 2] / np.linalg.norm(m[:3, 2]), **extra))
+            continue
+        r = float(_light_input(prim, "radius", 0.5)) * s
+        if tn == "SphereLight":
+            kind, proj, surf = 1, math.pi * r * r, 4.0 * math.pi * r * r
+        elif tn == "DiskLight":
+            kind, proj, surf = 2, math.pi * r * r, math.pi * r * r
+        elif tn == "RectLight":
+            kind = 2
+            proj = surf = float(_light_input(prim, "width", 1.0)) * float(_light_input(prim, "height", 1.0)) * s * s
+        elif tn == "CylinderLight":
+            length = float(_light_input(prim, "length", 1.0)) * s
+            kind, proj, surf = 1, 2.0 * r * length, 2.0 * math.pi * r * length
+        else:
+            continue
+        scale = proj / surf if _light_input(prim, "normalize", False) and surf > 0 else proj
+        lights.append(Light(kind, rgb * scale, m[:3, 3].copy(), -m[:3, 2] / np.linalg.norm(m[:3, 2]), r, **extra))
+    return lights, ambient
+

@@ -1,0 +1,443 @@
+"""Primary visibility: the exact closest hit of every pixel ray, found by rasterizing triangles, not by tracing rays.
+
+Every pixel's ray leaves the camera centre through the pixel centre: ``d = (X[j], Y[i], 1)`` in the OpenCV camera
+frame with ``X[j] = (j + 0.5 - cx) / fx`` and ``Y[i] = (i + 0.5 - cy) / fy``. With a triangle's vertices A, B, C in
+that frame, the ray passes through the triangle iff its three edge values ``(B x C).d``, ``(C x A).d``,
+``(A x B).d`` share a sign (zero counts as either, so an edge shared by two triangles is covered by both, never by
+none) and meets its plane at camera depth ``z = n.A / n.d`` with ``n = (B - A) x (C - A)``; the hit counts when
+``near <= z <= far``. This is the ray-triangle test of a ray caster; only the loop order differs: each triangle visits
+the pixels of its projected (near-clipped) bounding box, in tiles so that a GPU thread never loops over a whole
+screen. The closest hit wins through an atomic min of ``(bits(z) << 32) | triangle index``: ties go to the lower
+index, i.e. to the instance first in path order. The kernels are compiled without FMA contraction, so CPU and CUDA
+evaluate the same float operations and choose the same triangle for every pixel.
+
+Cost: O(triangles + covered pixels), independent of how many instances a ray could meet.
+
+A labelled object's *unoccluded* coverage (every pixel one of its triangles covers, occluders ignored) is marked in
+a byte mask over the object's screen rectangle during the same pass and summed per object afterwards.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import warp as wp
+
+from .geometry import DeviceGeometry
+from .scene import CameraInfo
+
+wp.set_module_options({"fuse_fp": False, "enable_backward": False})
+
+EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
+_BIG = 1.0e30
+_MARGIN = 0.01  #: pixels added around each projected triangle's box (triangles smaller than a pixel often get none)
+COVER_BUDGET = 1 << 26  #: bytes of unoccluded-coverage mask per pass (more objects -> more passes)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def band_pool(threads: int) -> ThreadPoolExecutor | None:
+    """The process-wide pool that runs row bands of CPU kernels (Warp releases the GIL while a kernel runs); one
+    per thread count, shared by every backend."""
+    if threads <= 1:
+        return None
+    with _POOLS_LOCK:
+        if threads not in _POOLS:
+            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="raster-band")
+        return _POOLS[threads]
+
+
+@wp.func_native("union { float f; uint32_t u; } c; c.f = x; return c.u;")
+def float_bits(x: float) -> wp.uint32: ...
+
+
+@wp.func
+def _transform_kernel_one(v: int, points: wp.array(dtype=wp.vec3), vert_inst: wp.array(dtype=wp.int32),
+                          l2c: wp.array(dtype=wp.mat44), out: wp.array(dtype=wp.vec3)):
+    out[v] = wp.transform_point(l2c[vert_inst[v]], points[v])
+
+
+@wp.kernel
+def transform_kernel(points: wp.array(dtype=wp.vec3), vert_inst: wp.array(dtype=wp.int32),
+                     l2c: wp.array(dtype=wp.mat44), out: wp.array(dtype=wp.vec3), per: int, count: int):
+    """Local-frame vertices -> camera frame (OpenCV)."""
+    tid = wp.tid()
+    for v in range(tid * per, wp.min(count, tid * per + per)):
+        _transform_kernel_one(v, points, vert_inst, l2c, out)
+
+
+
+@wp.func
+def _extend(box: wp.vec4, p: wp.vec3, fx: float, fy: float, cx: float, cy: float) -> wp.vec4:
+    u = fx * p[0] / p[2] + cx
+    v = fy * p[1] / p[2] + cy
+    return wp.vec4(wp.min(box[0], u), wp.min(box[1], v), wp.max(box[2], u), wp.max(box[3], v))
+
+
+@wp.func
+def _extend_crossing(box: wp.vec4, p: wp.vec3, q: wp.vec3, near: float, fx: float, fy: float, cx: float,
+                     cy: float) -> wp.vec4:
+    """Adds the point where edge p-q crosses the near plane, if it does."""
+    out = box
+    if (p[2] >= near) != (q[2] >= near):
+        s = (near - p[2]) / (q[2] - p[2])
+        x = p + (q - p) * s
+        out = _extend(box, wp.vec3(x[0], x[1], near), fx, fy, cx, cy)
+    return out
+
+
+@wp.func
+def _setup_kernel_one(g: int, vcam: wp.array(dtype=wp.vec3), tris: wp.array(dtype=wp.vec3i),
+                      tri_inst: wp.array(dtype=wp.int32), inst_obj: wp.array(dtype=wp.int32), fx: float, fy: float,
+                      cx: float, cy: float, near: float, far: float, width: int, height: int, tile: int,
+                      bbox: wp.array(dtype=wp.vec4i), ntiles: wp.array(dtype=wp.int32),
+                      obj_lo: wp.array(dtype=wp.vec2i), obj_hi: wp.array(dtype=wp.vec2i), cam_rot: wp.mat33,
+                      tri_plane: wp.array(dtype=wp.vec4), tri_nrm: wp.array(dtype=wp.vec3),
+                      tri_e0: wp.array(dtype=wp.vec3), tri_e1: wp.array(dtype=wp.vec3)):
+    ntiles[g] = 0
+    t = tris[g]
+    a = vcam[t[0]]
+    b = vcam[t[1]]
+    c = vcam[t[2]]
+    if wp.max(wp.max(a[2], b[2]), c[2]) < near or wp.min(wp.min(a[2], b[2]), c[2]) > far:
+        return
+    box = wp.vec4(_BIG, _BIG, -_BIG, -_BIG)
+    if a[2] >= near:
+        box = _extend(box, a, fx, fy, cx, cy)
+    if b[2] >= near:
+        box = _extend(box, b, fx, fy, cx, cy)
+    if c[2] >= near:
+        box = _extend(box, c, fx, fy, cx, cy)
+    box = _extend_crossing(box, a, b, near, fx, fy, cx, cy)
+    box = _extend_crossing(box, b, c, near, fx, fy, cx, cy)
+    box = _extend_crossing(box, c, a, near, fx, fy, cx, cy)
+    wf = float(width)
+    hf = float(height)
+    # pixel centres j + 0.5 inside [box[0], box[2]] widened by _MARGIN (far above the projection's rounding)
+    x0 = wp.max(int(wp.ceil(wp.clamp(box[0], -4.0, wf + 4.0) - 0.5 - _MARGIN)), 0)
+    y0 = wp.max(int(wp.ceil(wp.clamp(box[1], -4.0, hf + 4.0) - 0.5 - _MARGIN)), 0)
+    x1 = wp.min(int(wp.floor(wp.clamp(box[2], -4.0, wf + 4.0) - 0.5 + _MARGIN)), width - 1)
+    y1 = wp.min(int(wp.floor(wp.clamp(box[3], -4.0, hf + 4.0) - 0.5 + _MARGIN)), height - 1)
+    if x0 > x1 or y0 > y1:
+        return
+    bbox[g] = wp.vec4i(x0, y0, x1, y1)
+    ntiles[g] = (x1 / tile - x0 / tile + 1) * (y1 / tile - y0 / tile + 1)
+    # what the pixel pass needs of a winning triangle, with the raster kernel's own float operations
+    n = wp.cross(b - a, c - a)
+    nd = wp.dot(n, a)
+    tri_plane[g] = wp.vec4(n[0], n[1], n[2], nd)
+    tri_nrm[g] = cam_rot * (wp.normalize(n) * wp.where(nd > 0.0, -1.0, 1.0))  # world, facing the camera
+    tri_e0[g] = wp.cross(b, c)
+    tri_e1[g] = wp.cross(c, a)
+    obj = inst_obj[tri_inst[g]]
+    if obj >= 0:
+        wp.atomic_min(obj_lo, obj, wp.vec2i(x0, y0))
+        wp.atomic_max(obj_hi, obj, wp.vec2i(x1, y1))
+
+
+@wp.kernel
+def setup_kernel(vcam: wp.array(dtype=wp.vec3), tris: wp.array(dtype=wp.vec3i), tri_inst: wp.array(dtype=wp.int32),
+                 inst_obj: wp.array(dtype=wp.int32), fx: float, fy: float, cx: float, cy: float, near: float,
+                 far: float, width: int, height: int, tile: int, bbox: wp.array(dtype=wp.vec4i),
+                 ntiles: wp.array(dtype=wp.int32), obj_lo: wp.array(dtype=wp.vec2i),
+                 obj_hi: wp.array(dtype=wp.vec2i), cam_rot: wp.mat33, tri_plane: wp.array(dtype=wp.vec4),
+                 tri_nrm: wp.array(dtype=wp.vec3), tri_e0: wp.array(dtype=wp.vec3), tri_e1: wp.array(dtype=wp.vec3),
+                 per: int, count: int):
+    """Pixel bounding box of each triangle's near-clipped projection (pixel centres inside it) and its tile count;
+    labelled objects' boxes are the union of their triangles' boxes."""
+    tid = wp.tid()
+    for g in range(tid * per, wp.min(count, tid * per + per)):
+        _setup_kernel_one(g, vcam, tris, tri_inst, inst_obj, fx, fy, cx, cy, near, far, width, height, tile, bbox,
+                          ntiles, obj_lo, obj_hi, cam_rot, tri_plane, tri_nrm, tri_e0, tri_e1)
+
+
+
+@wp.func
+def _fill_items_kernel_one(g: int, ntiles: wp.array(dtype=wp.int32), ends: wp.array(dtype=wp.int32),
+                           item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.int32)):
+    n = ntiles[g]
+    base = ends[g] - n
+    for k in range(n):
+        item_tri[base + k] = g
+        item_k[base + k] = k
+
+
+@wp.kernel
+def fill_items_kernel(ntiles: wp.array(dtype=wp.int32), ends: wp.array(dtype=wp.int32),
+                      item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.int32), per: int, count: int):
+    """One work item per (triangle, tile of its box); ``ends`` is the inclusive scan of ``ntiles``."""
+    tid = wp.tid()
+    for g in range(tid * per, wp.min(count, tid * per + per)):
+        _fill_items_kernel_one(g, ntiles, ends, item_tri, item_k)
+
+
+
+@wp.func
+def _outside(e: wp.vec3, x0: float, x1: float, y0: float, y1: float) -> int:
+    """Bit 1: the edge function ``e.(x, y, 1)`` is negative at all four corners, bit 2: positive at all four (with
+    a margin far above float rounding), so no pixel of the rectangle passes the edge's test of that sign."""
+    a = e[0] * x0 + e[1] * y0 + e[2]
+    b = e[0] * x1 + e[1] * y0 + e[2]
+    c = e[0] * x0 + e[1] * y1 + e[2]
+    d = e[0] * x1 + e[1] * y1 + e[2]
+    tol = 1.0e-5 * (wp.abs(e[0]) * wp.max(wp.abs(x0), wp.abs(x1)) + wp.abs(e[1]) * wp.max(wp.abs(y0), wp.abs(y1))
+                    + wp.abs(e[2]))
+    lo = wp.min(wp.min(a, b), wp.min(c, d))
+    hi = wp.max(wp.max(a, b), wp.max(c, d))
+    return wp.where(hi < -tol, 1, 0) | wp.where(lo > tol, 2, 0)
+
+
+@wp.func
+def _raster_kernel_one(it: int, item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.int32),
+                       bbox: wp.array(dtype=wp.vec4i), tile: int, vcam: wp.array(dtype=wp.vec3),
+                       tris: wp.array(dtype=wp.vec3i), tri_inst: wp.array(dtype=wp.int32),
+                       inst_obj: wp.array(dtype=wp.int32), ray_x: wp.array(dtype=wp.float32),
+                       ray_y: wp.array(dtype=wp.float32), near: float, far: float, write_depth: int,
+                       cover_rect: wp.array(dtype=wp.vec4i), cover: wp.array(dtype=wp.uint8), band_y0: int,
+                       band_y1: int, zbuf: wp.array2d(dtype=wp.uint64)):
+    g = item_tri[it]
+    k = item_k[it]
+    obj = inst_obj[tri_inst[g]]
+    rect = wp.vec4i(0, 0, 0, -1)
+    if obj >= 0:
+        rect = cover_rect[obj]
+    if write_depth == 0 and rect[3] < 0:
+        return
+    bb = bbox[g]
+    tx0 = bb[0] / tile
+    ntx = bb[2] / tile - tx0 + 1
+    tx = (tx0 + k % ntx) * tile
+    ty = (bb[1] / tile + k / ntx) * tile
+    x0 = wp.max(bb[0], tx)
+    x1 = wp.min(bb[2], tx + tile - 1)
+    y0 = wp.max(wp.max(bb[1], ty), band_y0)
+    y1 = wp.min(wp.min(bb[3], ty + tile - 1), band_y1 - 1)
+    if y0 > y1:
+        return
+    t = tris[g]
+    a = vcam[t[0]]
+    b = vcam[t[1]]
+    c = vcam[t[2]]
+    e0 = wp.cross(b, c)
+    e1 = wp.cross(c, a)
+    e2 = wp.cross(a, b)
+    n = wp.cross(b - a, c - a)
+    nd = wp.dot(n, a)
+    low = wp.uint64(g)
+    # tile corners: an edge function is affine in (dx, dy), so its extremes over the tile are at the corners
+    ex0 = ray_x[x0]
+    ex1 = ray_x[x1]
+    ey0 = ray_y[y0]
+    ey1 = ray_y[y1]
+    # no pixel passes when one edge is negative over the whole tile and one (maybe another) is positive
+    if (x1 - x0 + 1) * (y1 - y0 + 1) > 8:
+        if (_outside(e0, ex0, ex1, ey0, ey1) | _outside(e1, ex0, ex1, ey0, ey1)
+                | _outside(e2, ex0, ex1, ey0, ey1)) == 3:
+            return
+    for i in range(y0, y1 + 1):
+        dy = ray_y[i]
+        for j in range(x0, x1 + 1):
+            dx = ray_x[j]
+            w0 = e0[0] * dx + e0[1] * dy + e0[2]
+            w1 = e1[0] * dx + e1[1] * dy + e1[2]
+            w2 = e2[0] * dx + e2[1] * dy + e2[2]
+            if (w0 >= 0.0 and w1 >= 0.0 and w2 >= 0.0) or (w0 <= 0.0 and w1 <= 0.0 and w2 <= 0.0):
+                z = nd / (n[0] * dx + n[1] * dy + n[2])
+                if z >= near and z <= far:
+                    if write_depth != 0:
+                        wp.atomic_min(zbuf, i, j, (wp.uint64(float_bits(z)) << wp.uint64(32)) | low)
+                    if rect[3] >= 0:
+                        cover[rect[3] + (i - rect[1]) * rect[2] + j - rect[0]] = wp.uint8(1)
+
+
+@wp.kernel
+def raster_kernel(item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.int32),
+                  bbox: wp.array(dtype=wp.vec4i), tile: int, vcam: wp.array(dtype=wp.vec3),
+                  tris: wp.array(dtype=wp.vec3i), tri_inst: wp.array(dtype=wp.int32),
+                  inst_obj: wp.array(dtype=wp.int32), ray_x: wp.array(dtype=wp.float32),
+                  ray_y: wp.array(dtype=wp.float32), near: float, far: float, write_depth: int,
+                  cover_rect: wp.array(dtype=wp.vec4i), cover: wp.array(dtype=wp.uint8), band_y0: int, band_y1: int,
+                  zbuf: wp.array2d(dtype=wp.uint64), per: int, count: int):
+    """Exact ray-triangle test of every pixel of one tile of one triangle's box (see the module docstring).
+
+    ``cover_rect[obj] = (x0, y0, width, offset)`` of the object's coverage mask, offset -1 when not in this pass.
+    With ``write_depth == 0`` only the coverage masks are written (extra passes when they exceed the budget).
+    Only rows ``band_y0 <= i < band_y1`` are touched (bands run in parallel CPU threads).
+    """
+    tid = wp.tid()
+    for it in range(tid * per, wp.min(count, tid * per + per)):
+        _raster_kernel_one(it, item_tri, item_k, bbox, tile, vcam, tris, tri_inst, inst_obj, ray_x, ray_y, near, far,
+                           write_depth, cover_rect, cover, band_y0, band_y1, zbuf)
+
+
+
+@wp.func
+def _count_cover_kernel_one(r: int, cover: wp.array(dtype=wp.uint8), row_obj: wp.array(dtype=wp.int32),
+                            row_start: wp.array(dtype=wp.int32), row_len: wp.array(dtype=wp.int32),
+                            unoccluded: wp.array(dtype=wp.int32)):
+    s = wp.int32(0)
+    start = row_start[r]
+    for x in range(row_len[r]):
+        s += int(cover[start + x])
+    if s > 0:
+        wp.atomic_add(unoccluded, row_obj[r], s)
+
+
+@wp.kernel
+def count_cover_kernel(cover: wp.array(dtype=wp.uint8), row_obj: wp.array(dtype=wp.int32),
+                       row_start: wp.array(dtype=wp.int32), row_len: wp.array(dtype=wp.int32),
+                       unoccluded: wp.array(dtype=wp.int32), per: int, count: int):
+    """Sums one row of one object's coverage mask into ``unoccluded[obj]``."""
+    tid = wp.tid()
+    for r in range(tid * per, wp.min(count, tid * per + per)):
+        _count_cover_kernel_one(r, cover, row_obj, row_start, row_len, unoccluded)
+
+
+
+@dataclass
+class Raster:
+    """One frame's closest-hit keys plus what the pixel pass needs to resolve them."""
+
+    zbuf: wp.array  #: (H, W) uint64 (bits(z) << 32 | triangle), EMPTY where nothing is hit
+    planes: wp.array  #: per triangle (n, n.A) in the camera frame, n = (B - A) x (C - A) (set where it has pixels)
+    normals: wp.array  #: per triangle: world unit normal on the camera's side
+    e0: wp.array  #: per triangle: B x C, camera frame (barycentric weight of A: e0.d / n.d)
+    e1: wp.array  #: per triangle: C x A (weight of B)
+    ray_x: wp.array  #: (W,) float32 ray slopes
+    ray_y: wp.array  #: (H,)
+    unoccluded: np.ndarray  #: (N,) per object: pixels covered with every occluder removed
+    silhouettes: dict[int, np.ndarray] | None = None  #: object -> (H, W) bool coverage, when ``run(keep_cover=True)``
+
+
+class PrimaryPass:
+    """Runs the kernels above for one frame; keeps image-sized buffers between frames of one resolution."""
+
+    def __init__(self, device: wp.context.Device, threads: int = 1) -> None:
+        self.device = device
+        self.tile = 16 if device.is_cpu else 8
+        self.per = 256 if device.is_cpu else 1  #: elements per thread (see _launch)
+        self.threads = max(1, threads) if device.is_cpu else 1
+        self._pool = band_pool(self.threads)
+        self._size: tuple[int, int] | None = None
+
+    def _launch(self, kernel, count: int, args: list) -> None:
+        """``kernel`` over ``count`` elements, ``per`` of them per thread (CPU: many, so that Warp's per-thread
+        copy of the arguments is paid rarely; GPU: one)."""
+        per = self.per
+        wp.launch(kernel, dim=max(1, (count + per - 1) // per), device=self.device, inputs=[*args, per, count])
+
+    def _bands(self, H: int, fn) -> None:
+        """``fn(r0, r1)`` for ``threads`` bands of rows, in parallel."""
+        B = self.threads
+        if self._pool is None:
+            fn(0, H)
+        else:
+            list(self._pool.map(lambda b: fn(b * H // B, (b + 1) * H // B), range(B)))
+
+    def _buffers(self, H: int, W: int) -> None:
+        if self._size == (H, W):
+            return
+        dev = self.device
+        self.zbuf = wp.empty((H, W), dtype=wp.uint64, device=dev)
+        self._size = (H, W)
+
+    def run(self, geo: DeviceGeometry, cam: CameraInfo, l2w: np.ndarray, inst_obj: np.ndarray,
+            n_objects: int, keep_cover: bool = False) -> Raster:
+        """Closest hits and unoccluded coverage; ``keep_cover`` also returns each object's full silhouette."""
+        dev, H, W = self.device, cam.height, cam.width
+        self._buffers(H, W)
+        K, c2w = cam.K, cam.cam_to_world
+        fx, fy, cx, cy, near, far = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), cam.near, cam.far
+        ray_x = wp.array(((np.arange(W) + 0.5 - cx) / fx).astype(np.float32), dtype=wp.float32, device=dev)
+        ray_y = wp.array(((np.arange(H) + 0.5 - cy) / fy).astype(np.float32), dtype=wp.float32, device=dev)
+        self.zbuf.fill_(int(EMPTY))
+        N = n_objects
+        obj_arr = wp.array(inst_obj.astype(np.int32), dtype=wp.int32, device=dev)
+        unocc = np.zeros(N, np.int64)
+        silhouettes: dict[int, np.ndarray] | None = {} if keep_cover else None
+        if geo.n_tris:
+            l2c = np.linalg.inv(c2w) @ l2w
+            vcam = wp.empty(len(geo.points), dtype=wp.vec3, device=dev)
+            self._launch(transform_kernel, len(geo.points), [
+                geo.points, geo.vert_inst, wp.array(l2c.astype(np.float32), dtype=wp.mat44, device=dev), vcam])
+            T = geo.n_tris
+            bbox = wp.empty(T, dtype=wp.vec4i, device=dev)
+            ntiles = wp.empty(T, dtype=wp.int32, device=dev)
+            obj_lo = wp.full(max(N, 1), wp.vec2i(1 << 30, 1 << 30), dtype=wp.vec2i, device=dev)
+            obj_hi = wp.full(max(N, 1), wp.vec2i(-1, -1), dtype=wp.vec2i, device=dev)
+            planes, normals, e0, e1 = (wp.empty(T, dtype=d, device=dev) for d in (wp.vec4, wp.vec3, wp.vec3, wp.vec3))
+            self._launch(setup_kernel, T, [vcam, geo.tris, geo.tri_inst, obj_arr, fx, fy, cx, cy, near, far, W, H,
+                                           self.tile, bbox, ntiles, obj_lo, obj_hi, wp.mat33(*c2w[:3, :3].ravel()),
+                                           planes, normals, e0, e1])
+            ends = wp.empty(T, dtype=wp.int32, device=dev)
+            wp.utils.array_scan(ntiles, ends, inclusive=True)
+            n_items = int(ends[T - 1:].numpy()[0])
+            lo, hi = obj_lo.numpy()[:N], obj_hi.numpy()[:N]  # one sync: tile total + object boxes
+            item_tri = wp.empty(max(n_items, 1), dtype=wp.int32, device=dev)
+            item_k = wp.empty(max(n_items, 1), dtype=wp.int32, device=dev)
+            self._launch(fill_items_kernel, T, [ntiles, ends, item_tri, item_k])
+            passes = _cover_passes(lo, hi)
+            for p, (rect, rows) in enumerate(passes or [(np.full((max(N, 1), 4), -1, np.int32), None)]):
+                size = int(rect[:, 3].max(initial=-1) + 1) if rows is None else int(rows[3])
+                cover = wp.zeros(max(size, 1), dtype=wp.uint8, device=dev)
+                if n_items:
+                    inputs = [item_tri, item_k, bbox, self.tile, vcam, geo.tris, geo.tri_inst, obj_arr, ray_x, ray_y,
+                              near, far, int(p == 0), wp.array(rect, dtype=wp.vec4i, device=dev), cover]
+                    self._bands(H, lambda r0, r1, inputs=inputs, n=n_items: self._launch(
+                        raster_kernel, n, [*inputs, r0, r1, self.zbuf]))
+                if rows is not None and n_items:
+                    acc = wp.zeros(max(N, 1), dtype=wp.int32, device=dev)
+                    self._launch(count_cover_kernel, len(rows[0]), [
+                        cover, *(wp.array(r, dtype=wp.int32, device=dev) for r in rows[:3]), acc])
+                    unocc += acc.numpy()[:N]
+                if silhouettes is not None and rows is not None and n_items:
+                    silhouettes.update(_unpack_cover(cover.numpy(), rect, lo, hi, H, W))
+        else:
+            planes, normals, e0, e1 = (wp.zeros(1, dtype=d, device=dev) for d in (wp.vec4, wp.vec3, wp.vec3, wp.vec3))
+        return Raster(self.zbuf, planes, normals, e0, e1, ray_x, ray_y, unocc, silhouettes)
+
+
+def _unpack_cover(cover: np.ndarray, rect: np.ndarray, lo: np.ndarray, hi: np.ndarray, H: int, W: int
+                  ) -> dict[int, np.ndarray]:
+    """One pass's coverage buffer as full-image masks: ``rect[obj] = (x0, y0, width, offset)`` (-1: not here)."""
+    masks = {}
+    for obj in np.nonzero(rect[:, 3] >= 0)[0]:
+        x0, y0, w, off = (int(v) for v in rect[obj])
+        h = int(hi[obj, 1] - lo[obj, 1] + 1)
+        mask = np.zeros((H, W), bool)
+        mask[y0:y0 + h, x0:x0 + w] = cover[off:off + w * h].reshape(h, w) != 0
+        masks[int(obj)] = mask
+    return masks
+
+
+def _cover_passes(lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, tuple]]:
+    """Coverage-mask layout per pass: ``rect[obj] = (x0, y0, width, offset)`` (offset -1: not in that pass) and
+    the row table (row object, row start, row length, mask size) of the count kernel; objects in index order,
+    ``COVER_BUDGET`` bytes per pass."""
+    N = len(lo)
+    w, h = hi[:, 0] - lo[:, 0] + 1, hi[:, 1] - lo[:, 1] + 1
+    seen = (w > 0) & (h > 0) & (lo[:, 0] < (1 << 30))
+    area = np.where(seen, w * h, 0).astype(np.int64)
+    passes, start = [], 0
+    while start < N:
+        csum = np.cumsum(area[start:])
+        stop = start + max(1, int(np.searchsorted(csum, COVER_BUDGET, side="right")))
+        rect = np.full((N, 4), -1, np.int64)
+        sel = np.arange(start, stop)
+        sel = sel[seen[sel]]
+        off = np.concatenate([[0], np.cumsum(area[sel])])
+        rect[sel, 0], rect[sel, 1], rect[sel, 2], rect[sel, 3] = lo[sel, 0], lo[sel, 1], w[sel], off[:-1]
+        row_obj = np.repeat(sel, h[sel]).astype(np.int32)
+        first = np.repeat(off[:-1], h[sel])
+        row_in = np.arange(len(row_obj)) - np.repeat(np.cumsum(h[sel]) - h[sel], h[sel])
+        rows = (row_obj, (first + row_in * np.repeat(w[sel], h[sel])).astype(np.int32),
+                np.repeat(w[sel], h[sel]).astype(np.int32), int(off[-1]))
+        if len(sel):
+            passes.append((rect.astype(np.int32), rows))
+        start = stop
+    return passes
