@@ -10,7 +10,7 @@ FRAMES ?= 24
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,scale]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -32,6 +32,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/raster.py
 	$(BIN)/python bench/writer.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf demo_out .pytest_cache
