@@ -9,8 +9,9 @@ import signal
 from pathlib import Path
 
 import pytest
+from sdgstudio.core.cli import main
 from sdgstudio.core.generate import RunError, generate
-from sdgstudio.core.launch import code_root, launch, shard_dir, shards_root, start_ray
+from sdgstudio.core.launch import LaunchError, code_root, launch, shard_dir, shards_root, start_ray
 from sdgstudio.core.manifest import LOCK_NAME
 
 ray = pytest.importorskip("ray")
@@ -103,3 +104,39 @@ def test_a_rerun_resumes_finished_shards_and_unmet_resources_are_refused(config,
     generate(other, shard_dir(tmp_path / "mixed", 0, 2), range(2))
     with pytest.raises(RunError, match="made with other settings"):
         launch(config, tmp_path / "mixed", FRAMES, 2)
+
+
+def test_a_shard_failing_every_attempt_is_reported_and_a_rerun_resumes(config, single, tmp_path):
+    out = tmp_path / "out"
+    killed: list[int] = []
+
+    def kill_shard_0(counts: list[int]) -> None:
+        lock = shard_dir(out, 0, 2) / LOCK_NAME
+        if not killed and counts[0] >= 1 and lock.exists():
+            try:
+                pid = int(lock.read_text().split()[1])
+            except (FileNotFoundError, IndexError, ValueError):
+                return
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    with pytest.raises(LaunchError, match=r"shard 0/2 failed after 1 attempts: .*run the same command again") as info:
+        launch(config, out, FRAMES, 2, max_retries=0, on_progress=kill_shard_0, poll_seconds=0.02)
+    assert killed and "\n" not in str(info.value)
+    assert (shard_dir(out, 1, 2) / "shard.json").exists() and not (out / "manifest.jsonl").exists()
+    summary = launch(config, out, FRAMES, 2)
+    assert [r["resumed"] for r in summary.results] == [True, True] and summary.results[1]["rendered"] == 0
+    assert digests(out) == digests(single)
+
+
+def test_cli_launch(config, tmp_path, capsys, monkeypatch):
+    from sdgstudio.core.config import save_config
+
+    save_config(config, tmp_path / "scene.toml")
+    monkeypatch.chdir(tmp_path)  # a relative --out: the tasks get absolute paths
+    argv = ["launch", "--workers", "2", "--config", "scene.toml", "--frames", "3", "--out", "o"]
+    assert main([*argv, "--gpus-per-worker", "1", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == "error: the Ray cluster has 0 GPUs; each worker asks for 1"
+    assert main([*argv, "--quiet"]) == 0
+    assert "wrote 3 frames in 2 shards" in capsys.readouterr().out
+    assert len((tmp_path / "o" / "manifest.jsonl").read_text().splitlines()) == 3

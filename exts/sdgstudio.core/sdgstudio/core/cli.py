@@ -180,11 +180,16 @@ def _cmd_launch(args: argparse.Namespace) -> int:
     frames = args.frames or config.output.frames
     out = args.out or Path(config.output.dir)
     with tqdm(total=frames, unit="frame", disable=args.quiet, desc=f"launch x{args.workers}", file=sys.stderr) as bar:
+
+        def show(listed_per_shard: list[int]) -> None:
+            if sum(listed_per_shard) > bar.n:
+                bar.update(sum(listed_per_shard) - bar.n)
+
         summary = launch(
             config, out, frames, args.workers, address=args.ray, cpus_per_worker=args.cpus_per_worker,
             gpus_per_worker=args.gpus_per_worker, backend=args.backend or config.output.backend, device=args.device,
             max_retries=args.retries, keep_shards=args.keep_shards,
-            on_progress=lambda counts: sum(counts) > bar.n and bar.update(sum(counts) - bar.n),
+            on_progress=show,
         )
     resumed = [r["shard"] for r in summary.results if r["resumed"]]
     print(

@@ -167,9 +167,9 @@ def launch(
     frames listed per shard after every poll. Raises ``RunError`` (bad request) or ``LaunchError`` (a shard
     failed on all ``1 + max_retries`` attempts; the other shards finish first and are kept).
     """
-    out = Path(out_dir)
+    out = Path(out_dir).absolute()  # tasks may run in another working directory, or on another machine
     if (out / MANIFEST_NAME).exists():
-        raise RunError(f"{out} already holds a dataset; choose an empty folder")
+        raise RunError(f"{out_dir} already holds a dataset; choose an empty folder")
     if workers < 1 or total < 1:
         raise RunError(f"expected workers >= 1 and frames >= 1, got {workers} and {total}")
     count = min(workers, total)
@@ -225,7 +225,7 @@ def launch(
             shutil.rmtree(folder)
         if not any(shards_root(out).iterdir()):
             shards_root(out).rmdir()
-    return LaunchSummary(out_dir=out, frames=total, shards=count, seconds=seconds,
+    return LaunchSummary(out_dir=Path(out_dir), frames=total, shards=count, seconds=seconds,
                          results=[results[i] for i in range(count)], merge=merged)
 
 

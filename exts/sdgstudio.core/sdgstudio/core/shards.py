@@ -116,7 +116,8 @@ def _read_shard(folder: Path) -> _Shard:
     raw = (folder / MANIFEST_NAME).read_bytes() if (folder / MANIFEST_NAME).is_file() else b""
     # Keep each line's bytes: the merged manifest is then byte-identical to a single run's. A torn last line
     # (a killed writer) is not a listed frame, as for every reader.
-    lines = [(json.loads(line)["frame"], line + b"\n", json.loads(line)) for line in raw.split(b"\n")[:-1] if line.strip()]
+    entries = [(line + b"\n", json.loads(line)) for line in raw.split(b"\n")[:-1] if line.strip()]
+    lines = [(int(entry["frame"]), line, entry) for line, entry in entries]
     return _Shard(folder, read_dataset_info(folder), lines, read_shard_info(folder))
 
 
@@ -206,13 +207,19 @@ def merge_shards(out_dir: Path | str, shard_dirs: Iterable[Path | str]) -> Merge
         raise MergeError(f"{out} is one of the shards; merge into a new folder")
     if (out / MANIFEST_NAME).exists():
         raise MergeError(f"{out} already holds a dataset; merge into a new folder")
-    locks = [DatasetLock(f) for f in folders]
+    locks: list[DatasetLock] = []
     try:
-        for lock in locks:  # a shard still being written would change under us
+        for folder in folders:  # a shard still being written would change under us
+            lock = DatasetLock(folder)
             try:
                 lock.acquire()
             except DatasetLockedError as exc:
                 raise MergeError(str(exc)) from None
+            except OSError as exc:  # a read-only shard (archived, another user's): no writer of ours can hold it
+                if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or not folder.is_dir():
+                    raise
+                continue
+            locks.append(lock)
         shards = [_read_shard(f) for f in folders]
         _check_same_run(shards)
         merged = _check_frames(shards)
