@@ -48,6 +48,16 @@ def _shard(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -93,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     lau.add_argument("--seed", type=_seed, help="run seed (default: the config's seed)")
     lau.add_argument("--backend", choices=["raster", "replicator"], help="render backend (default: output.backend)")
     lau.add_argument("--device", help="Warp device (default: cuda with --gpus-per-worker, else cpu)")
-    lau.add_argument("--retries", type=int, default=3, help="retries of a failed or lost shard task (default 3)")
+    lau.add_argument("--retries", type=_count, default=3, help="retries of a failed or lost shard task (default 3)")
     lau.add_argument("--keep-shards", action="store_true", help="keep OUT.shards/ after the merge")
     lau.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -188,8 +198,7 @@ def _cmd_launch(args: argparse.Namespace) -> int:
         summary = launch(
             config, out, frames, args.workers, address=args.ray, cpus_per_worker=args.cpus_per_worker,
             gpus_per_worker=args.gpus_per_worker, backend=args.backend or config.output.backend, device=args.device,
-            max_retries=args.retries, keep_shards=args.keep_shards,
-            on_progress=show,
+            max_retries=args.retries, keep_shards=args.keep_shards, on_progress=show,
         )
     resumed = [r["shard"] for r in summary.results if r["resumed"]]
     print(
