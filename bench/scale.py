@@ -1,13 +1,16 @@
 """Benchmark of ``sdgstudio launch`` on a local Ray cluster (not a test): frames/s for 1, 2 and 4 workers.
 
 One local cluster with ``max(cores, 4)`` logical CPUs is started once and warmed up (a small launch with every
-worker, so Ray's worker processes exist and have imported the renderer); then, per worker count, a launch of
-``--frames`` frames of the built-in scene is timed from the first task submitted to the merge done (shard
-set-up: stage build and backend per task; rendering; writing; merging). A single process without Ray
-(``generate``) is the reference. Efficiency = frames/s with N workers / (N x frames/s with 1 worker). "cores used"
-is the CPU time of the shard tasks (``run_shard``'s ``cpu_seconds``) per second: scaling stops once it reaches
-the cores available. "other load" is the CPU the rest of the machine used meanwhile (/proc/stat minus ours): on
-a shared machine it takes cores away from the run.
+worker, so Ray's worker processes exist and have imported the renderer). Then, round robin ``--repeats`` times
+(so that on a shared machine every setting sees the same load swings), a launch of ``--frames`` frames of the
+built-in scene per worker count is timed from the first task submitted to the merge done (per task: stage build
+and backend set-up; rendering; writing; then the merge), next to a single process without Ray (``generate``).
+The fastest run of each setting is reported (the least disturbed), every run is listed.
+
+Efficiency = frames/s with N workers / (N x frames/s with 1 worker). "cores used" is the CPU time of the shard
+tasks (``run_shard``'s ``cpu_seconds``) per second: scaling stops once it reaches the cores available. "other
+load" is the CPU the rest of the machine used meanwhile (/proc/stat minus ours: Ray itself, the driver, other
+users); on a shared machine it takes cores away from the run.
 
 With ``--results`` the table replaces the "## Scale-out (bench/scale.py)" section of bench/RESULTS.md (other
 sections are left alone; the file is created if missing).
@@ -93,19 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     config.camera.resolution = tuple(args.resolution)
     cores = os.cpu_count() or 1
     started = start_ray(num_cpus=max(cores, max(args.workers)))
-    rows = []
+    settings = [("1 process, no Ray", 1, lambda out: run_single(config, out, args.frames))]
+    settings += [(f"launch --workers {n}", n, lambda out, n=n: run_launch(config, out, args.frames, n))
+                 for n in args.workers]
+    runs: dict[str, list[dict]] = {label: [] for label, _, _ in settings}
     with tempfile.TemporaryDirectory(prefix="sdgstudio-scale-") as tmp:
         root = Path(tmp)
         launch(config, root / "warmup", max(args.workers) * 2, max(args.workers))  # start and warm every worker
-        runs = []
-        for r in range(args.repeats):
-            runs.append(timed(lambda r=r: run_single(config, root / f"single{r}", args.frames)))
-        rows.append(("1 process, no Ray", 1, runs))
-        for n in args.workers:
-            runs = []
-            for r in range(args.repeats):
-                runs.append(timed(lambda n=n, r=r: run_launch(config, root / f"w{n}-{r}", args.frames, n)))
-            rows.append((f"launch --workers {n}", n, runs))
+        for r in range(args.repeats):  # round robin: on a shared machine every setting sees the same load swings
+            for label, _, run in settings:
+                runs[label].append(timed(lambda run=run, r=r, label=label: run(root / f"{label.split()[-1]}-{r}")))
+    rows = [(label, n, runs[label]) for label, n, _ in settings]
     if started:
         import ray
 
