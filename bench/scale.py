@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     if others and max(others) > 0.25 * cores:
         notes.append(f"- Other processes used up to {max(others):.1f} of the {cores} cores during the reported runs (a "
                      "shared machine): those rows show what was left, not what the machine can do.")
-    command = "python bench/scale.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = ".venv/bin/python bench/scale.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = "\n".join([
         SECTION,
         "",
