@@ -10,7 +10,7 @@ FRAMES ?= 24
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,scale]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python bench/report.py
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/export.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf demo_out .pytest_cache

@@ -1,4 +1,4 @@
-"""``sdgstudio`` command line: generate, export, render-frame, validate, schema, report, preview.
+"""``sdgstudio`` command line: generate, export, render-frame, merge, launch, validate, schema, report, preview.
 
 User mistakes (bad config, bad arguments, occupied output folder, a folder another run is writing) print one
 line per problem to stderr and exit with code 2, without a traceback. Failures while running (disk full,
@@ -9,6 +9,7 @@ permission denied) print one line and exit with code 1; whatever was already wri
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -71,6 +72,35 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _shard(text: str) -> tuple[int, int]:
+    from .shards import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="sdgstudio", description="Labeled synthetic images for robot vision.")
     parser.add_argument("--version", action="version", version=f"sdgstudio {__version__}")
@@ -86,6 +116,30 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--resume", action="store_true", help="continue an interrupted run in OUT: keep its frames, add the missing")
     gen.add_argument("--save-stage", action="store_true", help="also write each frame's stage to OUT/stages/*.usda")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.add_argument("--shard", type=_shard, metavar="i/N",
+                     help="render only shard i (0-based) of N of the --frames frames: a contiguous block; merge the "
+                          "N shard folders with 'sdgstudio merge' (docs/scale-out.md)")
+
+    merge = sub.add_parser("merge", help="merge the shard folders of one run into one dataset")
+    merge.add_argument("out", type=Path, help="new folder for the merged dataset")
+    merge.add_argument("shards", type=Path, nargs="+", metavar="SHARD_DIR", help="folders written by generate --shard")
+    merge.add_argument("--report", action="store_true", help="also write the merged dataset's report (OUT/report/)")
+
+    lau = sub.add_parser("launch", help="render a dataset as shards on a Ray cluster, then merge them")
+    lau.add_argument("--ray", nargs="?", const=None, default=None, metavar="ADDRESS",
+                     help="existing Ray cluster (auto, HOST:6379, ray://HOST:10001); default: start a local one")
+    lau.add_argument("--workers", type=positive_int, required=True, help="number of shards, one Ray task each")
+    lau.add_argument("--gpus-per-worker", type=_positive_float, default=0.0, help="GPUs per task (default 0)")
+    lau.add_argument("--cpus-per-worker", type=_positive_float, default=1.0, help="CPUs per task (default 1)")
+    lau.add_argument("--config", required=True, type=Path, help="TOML or YAML config")
+    lau.add_argument("--frames", type=positive_int, help="number of frames (default: output.frames)")
+    lau.add_argument("--out", type=Path, help="output folder (default: output.dir); shards go to OUT.shards/")
+    lau.add_argument("--seed", type=_seed, help="run seed (default: the config's seed)")
+    lau.add_argument("--backend", choices=["raster", "replicator"], help="render backend (default: output.backend)")
+    lau.add_argument("--device", help="Warp device (default: cuda with --gpus-per-worker, else cpu)")
+    lau.add_argument("--retries", type=_count, default=3, help="retries of a failed or lost shard task (default 3)")
+    lau.add_argument("--keep-shards", action="store_true", help="keep OUT.shards/ after the merge")
+    lau.add_argument("--quiet", action="store_true", help="no progress bar")
 
     frame = sub.add_parser("render-frame", help="render one frame of a dataset again and compare it byte for byte")
     frame.add_argument("--out", required=True, type=Path, help="the dataset folder (only read)")
@@ -183,7 +237,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     frames = args.frames or config.output.frames
     out = args.out or Path(config.output.dir)
     backend = args.backend or config.output.backend
-    done = len(listed_frames(out) & set(range(frames))) if args.resume else 0
+    if args.shard is not None:
+        from .shards import generate_shard, shard_frames
+
+        indices = shard_frames(frames, *args.shard)
+        run = functools.partial(generate_shard, config, out, frames, *args.shard)
+    else:
+        indices = range(frames)
+        run = functools.partial(generate, config, out, indices)
+    done = len(listed_frames(out) & set(indices)) if args.resume else 0
     latest: list[WriterProgress | None] = [None]  # the writer's last WriterProgress, stored by a writer thread, shown from this one
 
     def show(bar: tqdm) -> None:
@@ -192,11 +254,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         bar.update(1)
 
     try:
-        with tqdm(total=frames, initial=done, unit="frame", disable=args.quiet, desc="generate", file=sys.stderr) as bar:
-            summary = generate(
-                config, out, range(frames), backend=backend, device=args.device, resume=args.resume,
-                save_stages=args.save_stage, on_frame=lambda index, frame: show(bar),
-                on_progress=lambda progress: latest.__setitem__(0, progress),
+        with tqdm(total=len(indices), initial=done, unit="frame", disable=args.quiet, desc="generate",
+                  file=sys.stderr) as bar:
+            summary = run(
+                backend=backend, device=args.device, resume=args.resume, save_stages=args.save_stage,
+                on_frame=lambda index, frame: show(bar), on_progress=lambda progress: latest.__setitem__(0, progress),
             )
             if latest[0] is not None:
                 bar.set_postfix_str(_writer_postfix(latest[0]))
@@ -293,14 +355,59 @@ def _print_export(fmt: str, summary: dict, seconds: float | None = None) -> None
               f"unoccluded_pixel_count (was the scene's assets changed?); see docs/formats.md", file=sys.stderr)
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from .shards import merge_shards
+
+    summary = merge_shards(args.out, args.shards, report=args.report)
+    how = "hard-linked" if summary.linked else "copied"
+    print(f"merged {len(args.shards)} shards: {summary.frames} frames, {summary.files} files {how} into {args.out}")
+    for fmt, export in summary.exports.items():
+        _print_export(fmt, export)
+    if summary.report is not None:
+        print(f"wrote {summary.report}")
+    return 0
+
+
+def _cmd_launch(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .config import load_config
+    from .launch import launch
+
+    config = load_config(args.config)
+    if args.seed is not None:
+        config.seed = args.seed
+    frames = args.frames or config.output.frames
+    out = args.out or Path(config.output.dir)
+    with tqdm(total=frames, unit="frame", disable=args.quiet, desc=f"launch x{args.workers}", file=sys.stderr) as bar:
+
+        def show(listed_per_shard: list[int]) -> None:
+            if sum(listed_per_shard) > bar.n:
+                bar.update(sum(listed_per_shard) - bar.n)
+
+        summary = launch(
+            config, out, frames, args.workers, address=args.ray, cpus_per_worker=args.cpus_per_worker,
+            gpus_per_worker=args.gpus_per_worker, backend=args.backend or config.output.backend, device=args.device,
+            max_retries=args.retries, keep_shards=args.keep_shards, on_progress=show,
+        )
+    resumed = [r["shard"] for r in summary.results if r["resumed"]]
+    print(
+        f"wrote {summary.frames} frames in {summary.shards} shards to {out} in {summary.seconds:.1f} s "
+        f"({summary.frames_per_second:.1f} frames/s)" + (f"; shards {resumed} resumed from their manifests" if resumed else "")
+    )
+    return 0
+
+
 COMMANDS = {"generate": _cmd_generate, "export": _cmd_export, "render-frame": _cmd_render_frame,
-            "validate": _cmd_validate, "schema": _cmd_schema, "report": _cmd_report, "preview": _cmd_preview}
+            "merge": _cmd_merge, "launch": _cmd_launch, "validate": _cmd_validate, "schema": _cmd_schema,
+            "report": _cmd_report, "preview": _cmd_preview}
 
 
 def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
     from .export import ExportError
     from .generate import RunError
+    from .launch import LaunchError
     from .report import ReportError
     from .writer import WriterError
 
@@ -314,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RunError, ReportError, ExportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except LaunchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except WriterError as exc:  # cannot start writing (no space for dataset.json...)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
