@@ -71,6 +71,8 @@ def test_killed_worker_is_retried_and_resumes_its_shard(config, single, tmp_path
             pid = int((victim / LOCK_NAME).read_text().split()[1])
         except (FileNotFoundError, IndexError, ValueError):
             return
+        if pid == os.getpid():  # the driver itself holds the lock while it merges: shard 1 is already done
+            return
         os.kill(pid, signal.SIGKILL)
         killed.append(pid)
 
@@ -116,6 +118,8 @@ def test_a_shard_failing_every_attempt_is_reported_and_a_rerun_resumes(config, s
             try:
                 pid = int(lock.read_text().split()[1])
             except (FileNotFoundError, IndexError, ValueError):
+                return
+            if pid == os.getpid():  # never this process (the driver takes shard locks when it merges)
                 return
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
