@@ -24,7 +24,7 @@ def test_bad_arguments_exit_2_before_isaac_sim_is_imported(capsys):
     with pytest.raises(SystemExit) as exc:
         run.main(["--config", "scene.toml", "--shard", "3/2"])
     assert exc.value.code == 2
-    assert "expected i/N with 0 <= i < N, got '3/2'" in capsys.readouterr().err
+    assert "expected 0 <= i < N in i/N, got '3/2'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         run.main(["--help"])
     assert exc.value.code == 0

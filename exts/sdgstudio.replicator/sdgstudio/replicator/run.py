@@ -22,33 +22,19 @@ import sys
 from pathlib import Path
 
 from sdgstudio.core.cli import positive_int
+from sdgstudio.core.shards import parse_shard as core_parse_shard
+from sdgstudio.core.shards import shard_frames  # noqa: F401  (every tool splits runs alike)
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """``"i/N"`` -> ``(i, N)`` with ``0 <= i < N``."""
-    index, sep, count = text.partition("/")
+    """``"i/N"`` -> ``(i, N)``: ``sdgstudio.core.shards.parse_shard`` as an argparse type (one-line message)."""
     try:
-        i, n = int(index), int(count)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected i/N (e.g. 0/4), got '{text}'") from None
-    if not sep or n < 1 or not 0 <= i < n:
-        raise argparse.ArgumentTypeError(f"expected i/N with 0 <= i < N, got '{text}'")
-    return i, n
-
-
-def shard_frames(total: int, index: int, count: int) -> range:
-    """Frames of shard ``index`` of ``count``: contiguous blocks whose sizes differ by at most one.
-
-    Uses ``sdgstudio.core.shards.shard_frames`` when the core provides it (so every tool splits runs alike).
-    """
-    try:
-        from sdgstudio.core.shards import shard_frames as core_shard_frames
-    except ImportError:
-        return range(total * index // count, total * (index + 1) // count)
-    return core_shard_frames(total, index, count)
+        return core_parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parser() -> argparse.ArgumentParser:

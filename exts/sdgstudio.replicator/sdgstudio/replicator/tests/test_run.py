@@ -84,4 +84,4 @@ class TestHeadlessRunner(omni.kit.test.AsyncTestCase):
             with self.assertRaises(argparse.ArgumentTypeError):
                 parse_shard(bad)
         blocks = [list(shard_frames(10, i, 3)) for i in range(3)]
-        self.assertEqual(blocks, [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]])
+        self.assertEqual(blocks, [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]])  # sdgstudio.core.shards: the CLI's split
