@@ -24,8 +24,10 @@ demo: install
 ## test: every test tier
 test: test-py test-kit
 
+# pytest runs without make's environment: MAKEFLAGS hands children make's jobserver file descriptors, and under
+# CI (no stdin) that broke the tests that start Ray and SIGKILL subprocesses (pytest exited 1 mid-run).
 test-py: install check-chromium
-	$(BIN)/python -m pytest
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(BIN)/python -m pytest
 
 ## test-kit: our extensions in the real Kit 110.4 kernel (Python 3.12 venv cached in .kit/; skipped loudly without 3.12)
 test-kit:
