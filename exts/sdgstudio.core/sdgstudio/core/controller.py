@@ -385,7 +385,13 @@ class RunController:
 
     async def _await_worker(self, fn: Callable[[], Any], on_tick: Callable[[], None] | None = None) -> Any:
         """Await ``fn`` in the worker thread, polling progress once per tick."""
-        future = self._worker().submit(fn)
+        return await self._poll_until_done(self._worker().submit(fn), on_tick)
+
+    async def _poll_until_done(self, future: Any, on_tick: Callable[[], None] | None) -> Any:
+        """Tick, call ``on_tick`` and poll progress until ``future`` (thread or loop) is done; its result.
+
+        Cancelled while waiting (``shutdown``): the work is asked to stop at its next frame boundary.
+        """
         try:
             while not future.done():
                 await self._tick()
@@ -407,17 +413,7 @@ class RunController:
         task = asyncio.ensure_future(work())
         self._loop_work = task
         task.add_done_callback(self._loop_work_done)
-        try:
-            while not task.done():
-                await self._tick()
-                if on_tick is not None:
-                    on_tick()
-                self._poll()
-        except asyncio.CancelledError:
-            self._stop.set()
-            self._running.set()
-            raise
-        return task.result()
+        return await self._poll_until_done(task, on_tick)
 
     def _loop_work_done(self, task: asyncio.Future) -> None:
         """Retrieve the outcome of loop work whose awaiting task was cancelled (else asyncio logs it as lost)."""
