@@ -1,6 +1,6 @@
 """The labelled objects of a USD stage (pxr only: no Kit), and binding class labels to prims a user picked.
 
-``read_scene`` applies the raster backend's object rule (``sdgstudio.core.raster.scene``), so both backends label
+``read_scene`` applies the object rule of ``sdgstudio.core.scene_objects`` (the raster backend's too), so both backends label
 the same objects with the same instance ids: traverse with instance proxies, skip invisible prims, guide/proxy
 purposes and point instancers; a gprim (mesh or implicit shape) belongs to its nearest ancestor-or-self with a
 non-empty ``semantics:labels:class`` (``UsdSemantics.LabelsAPI``, taxonomy "class"); such a prim whose first label
@@ -16,43 +16,18 @@ from collections.abc import Mapping
 
 import numpy as np
 from pxr import Usd, UsdGeom, UsdSemantics, Vt
+from sdgstudio.core.scene_objects import class_of, group_gprims  # noqa: F401  (class_of: re-exported)
+from sdgstudio.core.stage import TARGET_ATTR
 
 from .objects import Scene, SceneObject
-
-CLASS_ATTR = "semantics:labels:class"
-TARGET_ATTR = "sdgstudio:target"  # sdgstudio.core.stage.TARGET_ATTR
-_IMPLICIT = ("Cube", "Sphere", "Cylinder", "Cylinder_1", "Cone", "Capsule", "Capsule_1", "Plane")
-
-
-def class_of(prim: Usd.Prim) -> str | None:
-    """The prim's first ``class`` label, or None."""
-    attr = prim.GetAttribute(CLASS_ATTR)
-    labels = attr.Get() if attr and attr.HasValue() else None
-    return str(labels[0]) if labels else None
 
 
 def read_scene(stage: Usd.Stage, class_names: list[str]) -> Scene:
     """The stage's objects now (see the module docstring)."""
     class_ids = {n: i + 1 for i, n in enumerate(class_names)}
-    owner: dict = {}  # Sdf.Path -> path of the nearest labelled ancestor-or-self (or None)
-    labelled: dict[str, str] = {}
-    gprims: dict[str, list[Usd.Prim]] = {}
-    it = iter(Usd.PrimRange(stage.GetPseudoRoot(), Usd.TraverseInstanceProxies()))
-    for prim in it:
-        img = UsdGeom.Imageable(prim)
-        if img and (img.GetVisibilityAttr().Get() == UsdGeom.Tokens.invisible
-                    or img.GetPurposeAttr().Get() in (UsdGeom.Tokens.guide, UsdGeom.Tokens.proxy)) \
-                or prim.IsA(UsdGeom.PointInstancer):
-            it.PruneChildren()
-            continue
-        path = prim.GetPath()
-        cls = class_of(prim)
-        if cls is not None:
-            labelled[str(path)] = cls
-        own = str(path) if cls is not None else owner.get(path.GetParentPath())
-        owner[path] = own
-        if own is not None and (prim.IsA(UsdGeom.Mesh) or prim.GetTypeName() in _IMPLICIT):
-            gprims.setdefault(own, []).append(prim)
+    found = group_gprims(stage)
+    labelled = found.labelled
+    gprims = {path: g.gprims for path, g in found.groups.items() if g.semantic_class is not None}
     xfc = UsdGeom.XformCache(Usd.TimeCode.Default())
     bbc = UsdGeom.BBoxCache(Usd.TimeCode.Default(), [UsdGeom.Tokens.default_, UsdGeom.Tokens.render])
     objects = []

@@ -22,15 +22,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import warp as wp
-from pxr import Usd, UsdGeom, UsdLux
+from pxr import Usd, UsdGeom
 
 from ..frame import USD_TO_OPENCV
+from ..scene_objects import group_gprims
+from ..stage import TARGET_ATTR
 from .materials import Cache, Light, Material, MaterialReader, read_lights
-from .shapes import IMPLICIT, Piece, build_piece, column_matrix, hull_triangles
+from .shapes import Piece, build_piece, column_matrix, hull_triangles
 
 __all__ = ["CameraInfo", "Instance", "MeshEntry", "RenderScene", "SceneObject", "SceneReader", "Material", "Light"]
 
-_CLASS_ATTR = "semantics:labels:class"
 _SERIALS = itertools.count(1)
 
 
@@ -105,12 +106,6 @@ class RenderScene:
 
 
 
-def _class_of(prim: Usd.Prim) -> str | None:
-    attr = prim.GetAttribute(_CLASS_ATTR)
-    labels = attr.Get() if attr and attr.HasValue() else None
-    return str(labels[0]) if labels else None
-
-
 def read_camera(stage: Usd.Stage, camera_path: str, resolution: tuple[int, int]) -> CameraInfo:
     """K: fx = fy = focalLength * W / horizontalAperture, principal point at the image centre shifted by the
     aperture offsets; the pose has any scale removed (rigid)."""
@@ -149,40 +144,22 @@ class SceneReader:
         self.materials.begin_frame()
         camera = read_camera(stage, camera_path, resolution)
         xfc = UsdGeom.XformCache(Usd.TimeCode.Default())
-        owner: dict = {}  # prim path -> (object prim, class) of the nearest labelled ancestor-or-self
-        groups: dict[str, tuple[Usd.Prim, str | None, list[Usd.Prim]]] = {}
-        light_prims: list[Usd.Prim] = []
-        it = iter(Usd.PrimRange(stage.GetPseudoRoot(), Usd.TraverseInstanceProxies()))
-        for prim in it:
-            img = UsdGeom.Imageable(prim)
-            if img and (img.GetVisibilityAttr().Get() == UsdGeom.Tokens.invisible
-                        or img.GetPurposeAttr().Get() in (UsdGeom.Tokens.guide, UsdGeom.Tokens.proxy)) \
-                    or prim.IsA(UsdGeom.PointInstancer):
-                it.PruneChildren()
-                continue
-            cls = _class_of(prim)
-            own = (prim, cls) if cls is not None else owner.get(prim.GetPath().GetParentPath())
-            owner[prim.GetPath()] = own
-            if prim.HasAPI(UsdLux.LightAPI):
-                light_prims.append(prim)
-            if not (prim.IsA(UsdGeom.Mesh) or prim.GetTypeName() in IMPLICIT):
-                continue
-            key = str(own[0].GetPath()) if own else str(prim.GetPath())
-            groups.setdefault(key, (own[0] if own else prim, own[1] if own else None, []))[2].append(prim)
+        found = group_gprims(stage)
         instances, objects, unknown = [], [], set()
-        for path in sorted(groups):
-            root, cls, gprims = groups[path]
-            inst = self._instance(path, root, gprims, xfc)
+        for path in sorted(found.groups):
+            group = found.groups[path]
+            root, cls = group.root, group.semantic_class
+            inst = self._instance(path, root, group.gprims, xfc)
             if inst is None:
                 continue
             if cls is not None and cls not in self.class_ids:
                 unknown.add(cls)
             elif cls is not None:
                 inst.obj = len(objects)
-                tgt = root.GetAttribute("sdgstudio:target")
+                tgt = root.GetAttribute(TARGET_ATTR)
                 objects.append(SceneObject(path, cls, self.class_ids[cls], bool(tgt and tgt.Get()), len(instances)))
             instances.append(inst)
-        lights, ambient = read_lights(light_prims, xfc)
+        lights, ambient = read_lights(found.lights, xfc)
         for c in (self.pieces, self.meshes, self.looks, self.materials.textures):
             c.sweep(self.tick, self.max_age)
         return RenderScene(camera, instances, objects, self.materials.frame_materials, lights, ambient,

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from pxr import Gf, Usd, UsdGeom
 
-IMPLICIT = ("Cube", "Sphere", "Cylinder", "Cylinder_1", "Cone", "Capsule", "Capsule_1", "Plane")
+from ..scene_objects import IMPLICIT
+
 
 @dataclass
 class Piece:

@@ -1,0 +1,66 @@
+"""Which prims of a stage form an object: the one rule the raster and Replicator backends both follow.
+
+An object is the nearest ancestor-or-self prim labelled with ``UsdSemantics.LabelsAPI`` (taxonomy "class"); every
+visible, render-purpose gprim (a Mesh or an implicit shape) under it belongs to it, so multi-mesh assets occlude
+and box as a whole. Invisible subtrees, guide/proxy purposes and point instancers are skipped; instance proxies
+are traversed. A gprim with no labelled ancestor is its own (unlabelled) group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pxr import Usd, UsdGeom, UsdLux
+
+CLASS_ATTR = "semantics:labels:class"  #: what ``UsdSemantics.LabelsAPI.Apply(prim, "class")`` authors
+#: Implicit gprim types tessellated or bounded like meshes (``_1``: the UsdGeom schema's version-1 names).
+IMPLICIT = ("Cube", "Sphere", "Cylinder", "Cylinder_1", "Cone", "Capsule", "Capsule_1", "Plane")
+
+
+def class_of(prim: Usd.Prim) -> str | None:
+    """The prim's first ``class`` label, or None."""
+    attr = prim.GetAttribute(CLASS_ATTR)
+    labels = attr.Get() if attr and attr.HasValue() else None
+    return str(labels[0]) if labels else None
+
+
+@dataclass
+class GprimGroup:
+    """The gprims of one object (or one unlabelled gprim) and the prim whose frame they are grouped in."""
+
+    root: Usd.Prim
+    semantic_class: str | None  #: None: no labelled ancestor
+    gprims: list[Usd.Prim] = field(default_factory=list)
+
+
+@dataclass
+class StageObjects:
+    groups: dict[str, GprimGroup]  #: by the root's path
+    labelled: dict[str, str]  #: every visible labelled prim's path -> class, with or without gprims
+    lights: list[Usd.Prim]  #: visible prims with ``UsdLux.LightAPI``
+
+
+def group_gprims(stage: Usd.Stage) -> StageObjects:
+    """Traverse ``stage`` once and group its visible gprims by object (module docstring)."""
+    owner: dict = {}  # Sdf.Path -> (object prim, class) of the nearest labelled ancestor-or-self, or None
+    result = StageObjects({}, {}, [])
+    it = iter(Usd.PrimRange(stage.GetPseudoRoot(), Usd.TraverseInstanceProxies()))
+    for prim in it:
+        img = UsdGeom.Imageable(prim)
+        if img and (img.GetVisibilityAttr().Get() == UsdGeom.Tokens.invisible
+                    or img.GetPurposeAttr().Get() in (UsdGeom.Tokens.guide, UsdGeom.Tokens.proxy)) \
+                or prim.IsA(UsdGeom.PointInstancer):
+            it.PruneChildren()
+            continue
+        cls = class_of(prim)
+        if cls is not None:
+            result.labelled[str(prim.GetPath())] = cls
+        own = (prim, cls) if cls is not None else owner.get(prim.GetPath().GetParentPath())
+        owner[prim.GetPath()] = own
+        if prim.HasAPI(UsdLux.LightAPI):
+            result.lights.append(prim)
+        if not (prim.IsA(UsdGeom.Mesh) or prim.GetTypeName() in IMPLICIT):
+            continue
+        root, root_class = own if own else (prim, None)
+        result.groups.setdefault(str(root.GetPath()), GprimGroup(root, root_class)).gprims.append(prim)
+    return result
