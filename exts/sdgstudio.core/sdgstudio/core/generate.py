@@ -23,7 +23,7 @@ from .sensors import DEPTH_NOISE_STREAM, simulate_depth_sensor
 from .stage import apply_frame_params, build_stage, save_stage
 
 if TYPE_CHECKING:
-    from .writer import WriterProgress
+    from .writer import DatasetWriter, WriterProgress
 
 
 class RenderBackend(Protocol):
@@ -265,11 +265,24 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)  #: each distinct warning once, in order of appearance
     bytes_written: int = 0  #: bytes of the frames' files written by this run
     blocked_seconds: float = 0.0  #: seconds the renderer waited for the writer's queue
+    exports: dict[str, dict] = field(default_factory=dict)  #: format -> export summary (config output.formats)
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:  # a warning repeated every frame must not grow memory
             self.warnings.append(message)
-    exports: dict[str, dict] = field(default_factory=dict)  #: format -> export summary (config output.formats)
+
+    def add_frame(self, params: FrameParams, frame: FrameData) -> None:
+        """Count one submitted frame, its visible objects and its warnings."""
+        self.frames_written += 1
+        self.objects_labeled += sum(1 for o in frame.objects if o.pixel_count > 0)
+        for warning in params.warnings:
+            self.warn(warning)
+
+    def finish(self, started: float, writer: DatasetWriter) -> None:
+        """Wall time since ``started`` (``time.perf_counter()``) and the writer's totals."""
+        self.seconds = time.perf_counter() - started
+        progress = writer.progress()
+        self.bytes_written, self.blocked_seconds = progress.bytes_written, progress.blocked_seconds
 
     @property
     def frames_per_second(self) -> float:
@@ -331,6 +344,36 @@ class _closing:
             close()
 
 
+def check_output_folder(out: Path, config: SDGConfig, backend: str, resume: bool,
+                        resume_hint: str = "pass --resume to continue it") -> None:
+    """Refuse a folder another live run writes, a dataset when not resuming, and one ``resume`` cannot continue."""
+    from .manifest import lock_holder
+
+    holder = lock_holder(out)
+    if holder is not None:
+        raise RunError(f"{out} is being written by another run ({holder}); wait for it or choose another folder")
+    if resume:
+        check_resumable(out, config, backend)
+    elif (out / "manifest.jsonl").exists() or (out / "dataset.json").exists():
+        raise RunError(f"{out} already holds a dataset; {resume_hint}, or choose an empty folder")
+
+
+def start_writer(writer: DatasetWriter, info: dict, summary: RunSummary) -> None:
+    """Start ``writer``: a folder another run took meanwhile is a ``RunError`` (exit 2); other start failures stay
+    ``WriterError`` (exit 1); a lock a killed run left is taken over with a warning."""
+    from .manifest import DatasetLockedError
+    from .writer import WriterError
+
+    try:
+        writer.start(info)
+    except WriterError as exc:
+        if isinstance(exc.__cause__, DatasetLockedError):  # another run took the folder since the check
+            raise RunError(str(exc)) from None
+        raise
+    if writer.stale_lock_holder:
+        summary.warn(f"took over the lock a killed run left in {writer.out_dir} ({writer.stale_lock_holder})")
+
+
 def generate(
     config: SDGConfig,
     out_dir: Path | str,
@@ -357,17 +400,10 @@ def generate(
         WriterError: a frame could not be written (disk full, permission denied); listed frames are complete.
     """
     from .export import StreamingExport
-    from .manifest import DatasetLockedError, lock_holder
-    from .writer import DatasetWriter, WriterError
+    from .writer import DatasetWriter
 
     out = Path(out_dir)
-    holder = lock_holder(out)
-    if holder is not None:
-        raise RunError(f"{out} is being written by another run ({holder}); wait for it or choose another folder")
-    if resume:
-        check_resumable(out, config, backend)
-    elif (out / "manifest.jsonl").exists() or (out / "dataset.json").exists():
-        raise RunError(f"{out} already holds a dataset; pass --resume to continue it, or choose an empty folder")
+    check_output_folder(out, config, backend, resume)
     session = RenderSession(config, make_backend(backend, config, device))
     summary = RunSummary(out_dir=out)
     start = time.perf_counter()
@@ -379,14 +415,7 @@ def generate(
             on_progress(writer_progress)
 
     writer = DatasetWriter(out, rgb_format=config.output.rgb_format, on_progress=progress)
-    try:
-        writer.start(dataset_info(config, backend))
-    except WriterError as exc:
-        if isinstance(exc.__cause__, DatasetLockedError):  # another run took the folder since lock_holder()
-            raise RunError(str(exc)) from None
-        raise
-    if writer.stale_lock_holder:
-        summary.warn(f"took over the lock a killed run left in {out} ({writer.stale_lock_holder})")
+    start_writer(writer, dataset_info(config, backend), summary)
     with exports, writer, _closing(session.backend):
         exports.start()
         for index in missing_frames(out, frame_indices) if resume else frame_indices:
@@ -397,14 +426,9 @@ def generate(
                 (out / "stages").mkdir(exist_ok=True)
                 session.save_stage(out / "stages" / f"frame_{index:06d}.usda")
             writer.submit(frame, session.manifest_record(params, index))
-            summary.frames_written += 1
-            summary.objects_labeled += sum(1 for o in frame.objects if o.pixel_count > 0)
-            for warning in params.warnings:
-                summary.warn(warning)
+            summary.add_frame(params, frame)
             if on_frame is not None:
                 on_frame(index, frame)
     summary.exports = exports.summaries
-    summary.seconds = time.perf_counter() - start
-    progress = writer.progress()
-    summary.bytes_written, summary.blocked_seconds = progress.bytes_written, progress.blocked_seconds
+    summary.finish(start, writer)
     return summary

@@ -24,13 +24,13 @@ from sdgstudio.core.config import SDGConfig
 from sdgstudio.core.frame import FrameData
 from sdgstudio.core.generate import (
     RenderSession,
-    RunError,
     RunSummary,
-    check_resumable,
+    check_output_folder,
     dataset_info,
     missing_frames,
+    start_writer,
 )
-from sdgstudio.core.writer import DatasetWriter, WriterError
+from sdgstudio.core.writer import DatasetWriter
 
 if TYPE_CHECKING:
     from sdgstudio.core.controller import AsyncBackend
@@ -63,10 +63,7 @@ async def generate_async(
     ``on_progress`` gets the writer's ``WriterProgress`` (from a writer thread: keep it short).
     """
     out = Path(out_dir)
-    if resume:
-        check_resumable(out, config, BACKEND_NAME)
-    elif (out / "manifest.jsonl").exists() or (out / "dataset.json").exists():
-        raise RunError(f"{out} already holds a dataset; pass resume=True to continue it, or choose an empty folder")
+    check_output_folder(out, config, BACKEND_NAME, resume, resume_hint="pass resume=True to continue it")
     if backend is None:
         from .backend import ReplicatorBackend
 
@@ -76,10 +73,7 @@ async def generate_async(
     try:
         session = RenderSession(config, backend, stage=stage)
         writer = DatasetWriter(out, rgb_format=config.output.rgb_format, on_progress=on_progress)
-        try:
-            writer.start(dataset_info(config, BACKEND_NAME))
-        except WriterError as exc:  # another run holds the folder
-            raise RunError(str(exc)) from None
+        start_writer(writer, dataset_info(config, BACKEND_NAME), summary)
         with writer:
             for index in missing_frames(out, frame_indices) if resume else frame_indices:
                 if should_stop is not None and should_stop():
@@ -88,10 +82,7 @@ async def generate_async(
                     break
                 params, frame = await session.render_async(index)
                 writer.submit(frame, session.manifest_record(params, index))
-                summary.frames_written += 1
-                summary.objects_labeled += sum(1 for o in frame.objects if o.pixel_count > 0)
-                for warning in params.warnings:
-                    summary.warn(warning)
+                summary.add_frame(params, frame)
                 if on_frame is not None:
                     on_frame(index, frame)
             # the last frames are encoded and made durable off Kit's main thread
@@ -99,7 +90,7 @@ async def generate_async(
         await backend.finish_async()
     finally:
         backend.close()
-    summary.seconds = time.perf_counter() - start
+    summary.finish(start, writer)
     return summary
 
 
