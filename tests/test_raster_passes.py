@@ -184,6 +184,38 @@ def test_a_frame_does_not_depend_on_what_was_rendered_before(tabletop):
     _frames_equal(first, session.render(4)[1])
 
 
+def test_a_run_poses_the_next_frame_while_the_passes_run_and_gets_the_same_frames(tabletop):
+    """``RenderSession.frames`` overlaps frame k's passes (another thread) with posing and reading frame k+1."""
+    import threading
+    import time
+
+    session = _tabletop(tabletop)
+    backend, events = session.backend, []
+    prepare, execute = backend.prepare, backend.execute
+
+    def slow_execute(job):
+        events.append(("passes start", job.frame.index, threading.current_thread().name))
+        time.sleep(0.2)  # long enough for the next frame's prepare to start meanwhile
+        frame = execute(job)
+        events.append(("passes end", job.frame.index))
+        return frame
+
+    def logged_prepare(*args):
+        events.append(("prepare", args[-1]))
+        return prepare(*args)
+
+    backend.execute, backend.prepare = slow_execute, logged_prepare
+    run = list(session.frames([3, 4, 5]))
+    assert [f.index for _, f in run] == [3, 4, 5]
+    assert events.index(("prepare", 4)) < events.index(("passes end", 3))
+    assert all(e[2].startswith("sdgstudio-passes") for e in events if e[0] == "passes start")
+    backend.execute, backend.prepare = execute, prepare
+    for params, frame in run:
+        again_params, again = _tabletop(tabletop).render(frame.index)
+        assert params == again_params
+        _frames_equal(frame, again)
+
+
 # ---------------------------------------------------------------- CUDA build
 @pytest.mark.parametrize("module", ["primary", "pixels", "labels"])
 def test_kernels_compile_for_cuda(module, tmp_path):

@@ -7,7 +7,8 @@ preview and ``render-frame`` all use it. ``generate`` adds the writer and the ru
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -37,7 +38,9 @@ class RenderBackend(Protocol):
     * ``supplies_flow = True``: the backend renders ``optical_flow`` itself (Replicator: ``motion_vectors``).
       ``RenderSession`` then keeps ``optical_flow`` in the annotators it asks for and passes
       ``motion=MotionStates`` to ``render`` / ``render_async`` so the backend can pose the neighbouring states;
-      it does not render them itself (``RenderSession._add_motion`` is the path of backends without flow).
+      it does not render them itself (``RenderSession._add_motion`` is the path of backends without flow);
+    * ``prepare(...) -> job`` and ``execute(job) -> FrameData``: ``render`` in two halves, the first reading the
+      stage, the second not (the raster backend); ``RenderSession.frames`` then overlaps them across frames.
     """
 
     def render(
@@ -141,6 +144,34 @@ class RenderSession:
             **self.motion_kwargs(params),
         )
         return params, self.finish_frame(params, frame)
+
+    def frames(self, frame_indices: Iterable[int], on_posed: Callable[[int], None] | None = None
+               ) -> Iterator[tuple[FrameParams, FrameData]]:
+        """``render`` of each index in order, as a generator. With a backend that renders in two halves
+        (``prepare``, ``execute``) the next frame is posed and read on this thread while the current frame's passes
+        run on another: the frames are the same, the CPU idles less. ``on_posed(k)`` is called while the stage
+        holds frame k's state (``generate --save-stages``)."""
+        if self.flow or not hasattr(self.backend, "prepare"):  # flow renders neighbouring states on the stage
+            for index in frame_indices:
+                params, frame = self.render(index)
+                if on_posed is not None:
+                    on_posed(index)
+                yield params, frame
+            return
+        resolution = tuple(self.config.camera.resolution)
+        with ThreadPoolExecutor(1, thread_name_prefix="sdgstudio-passes") as passes:
+            running = None
+            for index in frame_indices:
+                params = self.apply(index)
+                job = self.backend.prepare(self.stage, self.camera_path, resolution, self.render_annotators, index)
+                if on_posed is not None:
+                    on_posed(index)
+                queued = (params, passes.submit(self.backend.execute, job))
+                if running is not None:
+                    yield running[0], self.finish_frame(running[0], running[1].result())
+                running = queued
+            if running is not None:
+                yield running[0], self.finish_frame(running[0], running[1].result())
 
     async def render_async(self, frame_index: int, seed: int | None = None) -> tuple[FrameParams, FrameData]:
         """``render`` through the backend's ``render_async`` (a backend that renders on Kit's loop)."""
@@ -418,13 +449,18 @@ def generate(
     start_writer(writer, dataset_info(config, backend), summary)
     with exports, writer, _closing(session.backend):
         exports.start()
-        for index in missing_frames(out, frame_indices) if resume else frame_indices:
-            if should_stop is not None and should_stop():
-                break
-            params, frame = session.render(index)
-            if save_stages:
-                (out / "stages").mkdir(exist_ok=True)
-                session.save_stage(out / "stages" / f"frame_{index:06d}.usda")
+        def wanted() -> Iterator[int]:
+            for index in missing_frames(out, frame_indices) if resume else frame_indices:
+                if should_stop is not None and should_stop():
+                    return
+                yield index
+
+        def save_stage(index: int) -> None:
+            (out / "stages").mkdir(exist_ok=True)
+            session.save_stage(out / "stages" / f"frame_{index:06d}.usda")
+
+        for params, frame in session.frames(wanted(), on_posed=save_stage if save_stages else None):
+            index = frame.index
             writer.submit(frame, session.manifest_record(params, index))
             summary.add_frame(params, frame)
             if on_frame is not None:

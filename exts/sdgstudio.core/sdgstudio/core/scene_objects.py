@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pxr import Usd, UsdGeom, UsdLux
+from pxr import Sdf, Usd, UsdGeom, UsdLux
 
 CLASS_ATTR = "semantics:labels:class"  #: what ``UsdSemantics.LabelsAPI.Apply(prim, "class")`` authors
 #: Implicit gprim types tessellated or bounded like meshes (``_1``: the UsdGeom schema's version-1 names).
@@ -40,18 +40,46 @@ class StageObjects:
     lights: list[Usd.Prim]  #: visible prims with ``UsdLux.LightAPI``
 
 
-def group_gprims(stage: Usd.Stage) -> StageObjects:
-    """Traverse ``stage`` once and group its visible gprims by object (module docstring)."""
+@dataclass
+class StageLayout:
+    """The grouping of every gprim with visibility not yet applied: it changes only with the stage's structure,
+    while objects are shown and hidden every frame. :meth:`visible` applies the visibility values of now."""
+
+    everything: StageObjects  #: as if nothing were invisible
+    switches: dict[Sdf.Path, Usd.Attribute]  #: prims with an authored ``visibility`` -> that attribute
+
+    def visible(self) -> StageObjects:
+        hidden = {path for path, attr in self.switches.items() if attr.Get() == UsdGeom.Tokens.invisible}
+        if not hidden:
+            return self.everything
+
+        def shown(prim: Usd.Prim) -> bool:
+            return not any(p in hidden for p in prim.GetPath().GetPrefixes())
+
+        out = StageObjects({}, {}, [lt for lt in self.everything.lights if shown(lt)])
+        out.labelled = {path: cls for path, cls in self.everything.labelled.items()
+                        if not any(p in hidden for p in Sdf.Path(path).GetPrefixes())}
+        for path, group in self.everything.groups.items():
+            gprims = [g for g in group.gprims if shown(g)]
+            if gprims:
+                out.groups[path] = GprimGroup(group.root, group.semantic_class, gprims)
+        return out
+
+
+def stage_layout(stage: Usd.Stage) -> StageLayout:
+    """Traverse ``stage`` once and group all its gprims by object (module docstring), visible or not."""
     owner: dict = {}  # Sdf.Path -> (object prim, class) of the nearest labelled ancestor-or-self, or None
     result = StageObjects({}, {}, [])
+    switches = {}
     it = iter(Usd.PrimRange(stage.GetPseudoRoot(), Usd.TraverseInstanceProxies()))
     for prim in it:
         img = UsdGeom.Imageable(prim)
-        if img and (img.GetVisibilityAttr().Get() == UsdGeom.Tokens.invisible
-                    or img.GetPurposeAttr().Get() in (UsdGeom.Tokens.guide, UsdGeom.Tokens.proxy)) \
+        if img and img.GetPurposeAttr().Get() in (UsdGeom.Tokens.guide, UsdGeom.Tokens.proxy) \
                 or prim.IsA(UsdGeom.PointInstancer):
             it.PruneChildren()
             continue
+        if img and img.GetVisibilityAttr().HasAuthoredValue():
+            switches[prim.GetPath()] = img.GetVisibilityAttr()
         cls = class_of(prim)
         if cls is not None:
             result.labelled[str(prim.GetPath())] = cls
@@ -63,4 +91,9 @@ def group_gprims(stage: Usd.Stage) -> StageObjects:
             continue
         root, root_class = own if own else (prim, None)
         result.groups.setdefault(str(root.GetPath()), GprimGroup(root, root_class)).gprims.append(prim)
-    return result
+    return StageLayout(result, switches)
+
+
+def group_gprims(stage: Usd.Stage) -> StageObjects:
+    """The visible gprims of ``stage`` grouped by object (module docstring)."""
+    return stage_layout(stage).visible()

@@ -28,11 +28,14 @@ Specular lobes below 1e-7 (after the normalization factor) are skipped.
 Passes per frame (CPU or CUDA, the same kernels): read the stage (``scene.py``, cached tessellations) -> primary
 visibility by exact ray-triangle rasterization (``primary.py``) -> one per-pixel kernel that resolves depth, normals
 and ids, casts shadow rays through light-space instance grids (``shadows.py``) and shades (``pixels.py``) -> labels
-(``labels.py``). ``last_timings`` holds milliseconds per stage.
+(``labels.py``). ``last_timings`` holds milliseconds per stage. ``render`` is ``prepare`` (everything that reads
+the stage, and the host-built tables) then ``execute`` (the passes and labels), so that a run can pose and read the
+next frame while the current one's passes run (``RenderSession.frames``).
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from dataclasses import dataclass
@@ -46,7 +49,7 @@ from .geometry import DeviceGeometry
 from .labels import LabelGeometry, object_labels
 from .pixels import WANT_DEPTH, WANT_IDS, WANT_NORMALS, WANT_RGB, WANT_SEM, PixelPass
 from .primary import PrimaryPass
-from .scene import SceneReader
+from .scene import RenderScene, SceneReader
 from .shading import ShadingTables, frame_lights
 from .shadows import ShadowTables
 
@@ -86,7 +89,9 @@ class RasterBackend:
         self.last_timings: dict[str, float] = {}  #: ms per stage of the last render
 
     def close(self) -> None:
-        """Drop cached meshes, textures and device buffers."""
+        """Drop cached meshes, textures and device buffers; stop listening to the last stage."""
+        if getattr(self, "reader", None) is not None:
+            self.reader.close()
         self.reader = SceneReader(self.class_names, str(self.device), self.settings.segments,
                                   self.settings.cache_max_age)
         self.geometry = DeviceGeometry(self.device)
@@ -112,24 +117,25 @@ class RasterBackend:
 
         Only the requested image layers are set; labels (``objects``) are always filled.
         """
+        return self.execute(self.prepare(stage, camera_path, resolution, annotators, frame_index))
+
+    def prepare(self, stage: Usd.Stage, camera_path: str, resolution: tuple[int, int], annotators: set[str],
+                frame_index: int) -> PreparedFrame:
+        """The first half of :meth:`render`: read the stage and build the kernels' tables. Once it returns, the
+        stage may change (the next frame) while :meth:`execute` runs on another thread."""
         if int(resolution[0]) < 1 or int(resolution[1]) < 1:
             raise ValueError(f"resolution must be (W, H) with W, H >= 1, got {resolution!r}")
         tm, t = {}, time.perf_counter()
         sc = self.reader.read(stage, camera_path, resolution)
         self.geometry.update(sc.instances)
         tm["scene"], t = _lap(t)
-        cam, geo, dev = sc.camera, self.geometry, self.device
+        cam, geo = sc.camera, copy.copy(self.geometry)  # a snapshot: the next frame's update replaces its arrays
         frame = FrameData(index=frame_index, camera=CameraData(cam.width, cam.height, cam.K.copy(),
                                                                cam.cam_to_world.copy(), cam.prim_path, cam.near,
                                                                cam.far))
         n = len(sc.instances)
         l2w = np.stack([i.local_to_world for i in sc.instances]) if n else np.zeros((0, 4, 4))
         inst_obj = np.array([i.obj for i in sc.instances], np.int64)
-        raster = self.primary.run(geo, cam, l2w, inst_obj, len(sc.objects))
-        if dev.is_cuda:
-            wp.synchronize_device(dev)
-        tm["raster"], t = _lap(t)
-        want = sum(f for name, f in _WANT.items() if name in annotators)
         lights, ambient, shadowed = frame_lights(sc)
         if not self.settings.shadows:
             shadowed = []
@@ -138,12 +144,26 @@ class RasterBackend:
                    *self.shading.lights(lights, [row.get(k, -1) for k in range(len(lights))]), wp.vec3(*ambient),
                    wp.vec3(*sc.ambient)]
         shadows = self.shadow_tables.build(sc.instances, l2w, [lights[k] for k in shadowed])
+        tm["tables"], t = _lap(t)
+        return PreparedFrame(frame, sc, geo, l2w, inst_obj, set(annotators), shading, shadows, tm)
+
+    def execute(self, job: PreparedFrame) -> FrameData:
+        """The second half of :meth:`render`: the image passes and labels of a prepared frame (no stage access).
+        One frame at a time: the passes keep image-sized buffers."""
+        tm, t = dict(job.timings), time.perf_counter()
+        sc, cam, geo, dev, annotators = job.scene, job.scene.camera, job.geometry, self.device, job.annotators
+        raster = self.primary.run(geo, cam, job.l2w, job.inst_obj, len(sc.objects))
+        if dev.is_cuda:
+            wp.synchronize_device(dev)
+        tm["raster"], t = _lap(t)
+        want = sum(f for name, f in _WANT.items() if name in annotators)
         tri_inst = geo.tri_inst if geo.n_tris else wp.zeros(1, dtype=wp.int32, device=dev)
         tri_hull = geo.tri_hull if geo.n_tris else wp.zeros(1, dtype=wp.int32, device=dev)
-        inst_sem = np.array([sc.objects[o].class_id if o >= 0 else 0 for o in inst_obj], np.int64)
-        px = self.pixels.run(raster, tri_inst, tri_hull, inst_obj + 1, inst_sem, cam.cam_to_world, want, shading,
-                             shadows, self.settings.shadow_bias, len(sc.objects))
+        inst_sem = np.array([sc.objects[o].class_id if o >= 0 else 0 for o in job.inst_obj], np.int64)
+        px = self.pixels.run(raster, tri_inst, tri_hull, job.inst_obj + 1, inst_sem, cam.cam_to_world, want,
+                             job.shading, job.shadows, self.settings.shadow_bias, len(sc.objects))
         tm["pixels"], t = _lap(t)
+        frame = job.frame
         for name, key in (("depth", "depth"), ("normals", "normals"), ("instance_segmentation", "ids"),
                           ("semantic_segmentation", "sem"), ("rgb", "rgb")):
             if name in annotators:
@@ -156,6 +176,21 @@ class RasterBackend:
         tm["total"] = sum(tm.values())
         self.last_timings = tm
         return frame
+
+
+@dataclass
+class PreparedFrame:
+    """A frame read from the stage with its tables built (:meth:`RasterBackend.prepare`), awaiting its passes."""
+
+    frame: FrameData  #: camera set; images and labels come from ``execute``
+    scene: RenderScene
+    geometry: DeviceGeometry
+    l2w: np.ndarray  #: (n, 4, 4) per instance
+    inst_obj: np.ndarray  #: (n,) object index per instance, -1 unlabelled
+    annotators: set[str]
+    shading: list
+    shadows: list
+    timings: dict[str, float]  #: ms per stage so far
 
 
 def _lap(t: float) -> tuple[float, float]:

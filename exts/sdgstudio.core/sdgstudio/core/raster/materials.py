@@ -61,23 +61,48 @@ class Light:
 
 
 class MaterialReader:
-    """Resolves bound materials to :class:`Material` s; per-frame table, textures cached by resolved path."""
+    """Resolves bound materials to :class:`Material` s; per-frame table. Bindings and material inputs are kept
+    until an edit touches them (:class:`~.changes.Changes`), textures are cached by resolved path."""
 
     def __init__(self) -> None:
         self.textures = Cache()
         self.frame_materials: list[Material] = [Material()]
         self._by_path: dict[str, int] = {}
+        self._bound: dict[Sdf.Path, UsdShade.Material | None] = {}  #: gprim -> bound material
+        self._values: dict[Sdf.Path, Material] = {}  #: material -> its inputs
 
-    def begin_frame(self) -> None:
+    def begin_frame(self, changed=None, stage: Usd.Stage | None = None) -> None:
+        """Start a frame's table; forget what ``changed`` (:class:`~.changes.Changes`; None: everything) touched."""
         self.frame_materials, self._by_path = [Material()], {}
+        if changed is None or changed.full or changed.regroup or changed.rebind:
+            self._bound.clear()
+        if changed is None or changed.full:
+            self._values.clear()
+            return
+        for prim in changed.prims:
+            owners = [m for m in self._values if prim.HasPrefix(m)]
+            for m in owners:
+                del self._values[m]
+            if not owners and stage is not None and _loose_shading_node(stage.GetPrimAtPath(prim)):
+                self._values.clear()  # a shader outside any material may feed any of them
 
     def index_for(self, prim: Usd.Prim, tick: int) -> int:
-        mat, _ = UsdShade.MaterialBindingAPI(prim).ComputeBoundMaterial(UsdShade.Tokens.full)
-        if not mat:
+        gpath = prim.GetPath()
+        if gpath in self._bound:
+            mat = self._bound[gpath]
+        else:
+            mat = self._bound[gpath] = UsdShade.MaterialBindingAPI(prim).ComputeBoundMaterial(
+                UsdShade.Tokens.full)[0] or None
+        if mat is None:
             return 0
-        path = str(mat.GetPath())
+        path = mat.GetPath()
         if path not in self._by_path:
-            self.frame_materials.append(self._read(mat, tick))
+            value = self._values.get(path)
+            if value is None:
+                value = self._values[path] = self._read(mat, tick)
+            elif value.texture_key:
+                self.textures.get(value.texture_key, tick, lambda: value.texture)  # keep it cached
+            self.frame_materials.append(value)
             self._by_path[path] = len(self.frame_materials) - 1
         return self._by_path[path]
 
@@ -156,6 +181,17 @@ class MaterialReader:
                 return None
 
         out.texture, out.texture_key = self.textures.get(path, tick, build), path
+
+
+def _loose_shading_node(prim: Usd.Prim) -> bool:
+    """A shader or node graph with no Material above it (or itself)."""
+    if not (prim and (prim.IsA(UsdShade.Shader) or prim.IsA(UsdShade.NodeGraph))):
+        return False
+    while prim and not prim.IsPseudoRoot():
+        if prim.IsA(UsdShade.Material):
+            return False
+        prim = prim.GetParent()
+    return True
 
 
 def _light_input(prim: Usd.Prim, name: str, default):

@@ -324,6 +324,8 @@ class PrimaryPass:
         self.threads = max(1, threads) if device.is_cpu else 1
         self._pool = band_pool(self.threads)
         self._size: tuple[int, int] | None = None
+        self._ray_key: tuple | None = None
+        self._ray_arrays: tuple[wp.array, wp.array] | None = None
 
     def _launch(self, kernel, count: int, args: list) -> None:
         """``kernel`` over ``count`` elements, ``per`` of them per thread (CPU: many, so that Warp's per-thread
@@ -339,6 +341,15 @@ class PrimaryPass:
         else:
             list(self._pool.map(lambda b: fn(b * H // B, (b + 1) * H // B), range(B)))
 
+    def _rays(self, W: int, H: int, fx: float, fy: float, cx: float, cy: float) -> tuple[wp.array, wp.array]:
+        """Ray slopes of the pixel columns and rows (the last camera's, kept: intrinsics rarely change)."""
+        key = (W, H, fx, fy, cx, cy)
+        if self._ray_key != key:
+            self._ray_arrays = tuple(wp.array(((np.arange(n) + 0.5 - c) / f).astype(np.float32), dtype=wp.float32,
+                                              device=self.device) for n, f, c in ((W, fx, cx), (H, fy, cy)))
+            self._ray_key = key
+        return self._ray_arrays
+
     def _buffers(self, H: int, W: int) -> None:
         if self._size == (H, W):
             return
@@ -353,8 +364,7 @@ class PrimaryPass:
         self._buffers(H, W)
         K, c2w = cam.K, cam.cam_to_world
         fx, fy, cx, cy, near, far = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), cam.near, cam.far
-        ray_x = wp.array(((np.arange(W) + 0.5 - cx) / fx).astype(np.float32), dtype=wp.float32, device=dev)
-        ray_y = wp.array(((np.arange(H) + 0.5 - cy) / fy).astype(np.float32), dtype=wp.float32, device=dev)
+        ray_x, ray_y = self._rays(W, H, fx, fy, cx, cy)
         self.zbuf.fill_(int(EMPTY))
         N = n_objects
         obj_arr = wp.array(inst_obj.astype(np.int32), dtype=wp.int32, device=dev)

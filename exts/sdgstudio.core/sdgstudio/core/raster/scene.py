@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import warp as wp
-from pxr import Usd, UsdGeom
+from pxr import Sdf, Usd, UsdGeom
 
 from ..frame import USD_TO_OPENCV
-from ..scene_objects import group_gprims
+from ..scene_objects import StageLayout, stage_layout
 from ..stage import TARGET_ATTR
+from .changes import StageChanges
 from .materials import Cache, Light, Material, MaterialReader, read_lights
 from .shapes import Piece, build_piece, column_matrix, hull_triangles
 
@@ -129,22 +130,36 @@ def read_camera(stage: Usd.Stage, camera_path: str, resolution: tuple[int, int])
 
 
 class SceneReader:
-    """Traverses a stage each frame; tessellations, ``wp.Mesh`` BVHs, appearance arrays, textures are cached."""
+    """Reads a stage each frame, re-reading only what changed (``changes.py``): the gprim grouping, each gprim's
+    cache key and each material's inputs are kept until an edit touches them; tessellations, ``wp.Mesh`` BVHs,
+    appearance arrays and textures are cached by content. Transforms, lights and the camera are read every frame."""
 
     def __init__(self, class_names: list[str], device: str, segments: int = 96, max_age: int = 64) -> None:
         self.class_ids = {n: i + 1 for i, n in enumerate(class_names)}
         self.device, self.segments, self.max_age = device, segments, max_age
         self.pieces, self.meshes, self.looks = Cache(), Cache(), Cache()
         self.materials = MaterialReader()
+        self.changes = StageChanges()
+        self._layout: StageLayout | None = None
+        self._piece_keys: dict[Sdf.Path, tuple] = {}  #: gprim -> build_piece(gprim) while the gprim is unedited
         self.tick = 0
 
     def read(self, stage: Usd.Stage, camera_path: str, resolution: tuple[int, int]) -> RenderScene:
         """Camera, instances (sorted by path), known-class objects, materials and lights of the stage now."""
         self.tick += 1
-        self.materials.begin_frame()
+        changed = self.changes.take(stage)
+        if changed.full or changed.regroup or (self._layout and not changed.visibility <= self._layout.switches.keys()):
+            self._layout = None
+        if changed.full:
+            self._piece_keys.clear()
+        for path in changed.prims:
+            self._piece_keys.pop(path, None)
+        self.materials.begin_frame(changed, stage)
         camera = read_camera(stage, camera_path, resolution)
         xfc = UsdGeom.XformCache(Usd.TimeCode.Default())
-        found = group_gprims(stage)
+        if self._layout is None:
+            self._layout = stage_layout(stage)
+        found = self._layout.visible()
         instances, objects, unknown = [], [], set()
         for path in sorted(found.groups):
             group = found.groups[path]
@@ -172,7 +187,7 @@ class SceneReader:
         l2w = column_matrix(m)
         parts = []
         for g in gprims:
-            key, build = build_piece(g, self.segments)
+            key, build = self._piece_key(g)
             piece = self.pieces.get((str(g.GetPath()), key), self.tick, build)
             if piece is not None:
                 # Child -> object transform from the local ops in between only: independent of the object's own
@@ -189,6 +204,16 @@ class SceneReader:
             np.concatenate([p.color for _, _, p, _ in parts]).reshape(-1, 3)))
         mats = [self.materials.index_for(g, self.tick) for g, _, _, _ in parts]
         return Instance(path, entry, uv, col, l2w, mats, look_key)
+
+    def _piece_key(self, gprim: Usd.Prim) -> tuple:
+        hit = self._piece_keys.get(gprim.GetPath())
+        if hit is None:
+            hit = self._piece_keys[gprim.GetPath()] = build_piece(gprim, self.segments)
+        return hit
+
+    def close(self) -> None:
+        """Stop listening to the stage."""
+        self.changes.close()
 
     def _build_mesh(self, parts: list[tuple[Piece, np.ndarray]]) -> MeshEntry:
         pts, tris, n = [], [], 0
