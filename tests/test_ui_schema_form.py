@@ -78,7 +78,9 @@ def test_specs_carry_title_unit_bounds_description_and_kind():
     assert find_spec("camera.resolution").kind == "vec" and find_spec("camera.resolution").item_type == "int"
     assert find_spec("assets[].class").key == "class"  # the alias config files use
     assert find_spec("assets[].library").kind == "path_or_list"
-    assert find_spec("lighting.distant").kind == "model" and find_spec("lighting.distant").optional
+    sun = find_spec("lighting.distant")
+    assert sun.kind == "model" and not sun.optional  # switched off by its own checkbox, not by unsetting it
+    assert (sun.children[0].key, sun.children[0].kind, sun.children[0].default) == ("enabled", "bool", True)
     assert find_spec("props").kind == "model_list"
     annotators = find_spec("annotators")
     assert annotators.options == tuple(ANNOTATORS) and annotators.option_descriptions[0] == ANNOTATORS["rgb"]

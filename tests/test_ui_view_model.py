@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pytest
-from sdgstudio.core.config import load_config
+from sdgstudio.core.config import SphereLightConfig, load_config
 from sdgstudio.ui.view_model import GENERAL, ConfigViewModel, Problem, normalize_location, read_config_file
 
 SCENES = Path(__file__).resolve().parents[1] / "exts" / "sdgstudio.core" / "data" / "scenes"
@@ -118,11 +119,12 @@ def test_rows_are_added_with_unique_names_and_removed(vm):
 
 def test_save_writes_what_the_cli_reads_and_refuses_an_invalid_draft(vm, tmp_path):
     vm.set(("seed",), 12)
-    vm.set(("lighting", "sphere"), None)
+    vm.set(("lighting", "sphere", "enabled"), False)  # the lamp off: it stays off in the file
     for name in ("a.toml", "b.yaml"):
         path = vm.save(tmp_path / name)
         loaded = load_config(path)
         assert loaded.seed == 12 and loaded.camera == vm.config.camera and loaded.assets == vm.config.assets
+        assert loaded.lighting == vm.config.lighting and not loaded.lighting.sphere.enabled
         assert vm.source == path
     vm.set(("output", "frames"), 0)
     with pytest.raises(ValueError, match="problem"):
@@ -163,12 +165,12 @@ def test_unreadable_files_raise_clearly(tmp_path):
 
 
 def test_state_round_trips_the_draft_including_lights_turned_off(vm):
-    vm.set(("lighting", "distant"), None)
+    vm.set(("lighting", "distant", "enabled"), False)
     vm.set(("output", "frames"), 0)  # an invalid draft is restored as it was
     again = ConfigViewModel.from_state(vm.to_state())
     assert again.data == vm.data and again.output_root == vm.output_root and again.problems == vm.problems
     again.set(("output", "frames"), 5)
-    assert again.valid and again.config.lighting.distant is None
+    assert again.valid and not again.config.lighting.distant.enabled and again.config.lighting.sphere.enabled
     with pytest.raises(ValueError):
         ConfigViewModel.from_state('{"nope": 1}')
 
@@ -188,3 +190,11 @@ def test_writes_through_stale_or_mistyped_paths_are_ignored_not_raised(vm):
     assert repr(vm.data) == data and vm.valid
     vm.set(("camera", "target", 7), 1.0)
     assert repr(vm.data) == data
+
+
+def test_a_light_set_to_none_by_an_older_window_state_opens_switched_off(vm):
+    state = json.loads(vm.to_state())
+    state["data"]["lighting"]["sphere"] = None  # how windows before the "enabled" flag stored the lamp off
+    again = ConfigViewModel.from_state(json.dumps(state))
+    assert again.valid and again.get(("lighting", "sphere", "enabled")) is False  # the checkbox shows it off
+    assert again.config.lighting.sphere == SphereLightConfig(enabled=False)

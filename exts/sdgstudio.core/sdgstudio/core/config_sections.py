@@ -14,6 +14,11 @@ from .config_scene import RotationConfig
 
 
 class DistantLightConfig(StrictModel):
+    """The sun: a distant light aimed by elevation and azimuth. ``enabled = false`` switches it off."""
+
+    enabled: bool = Field(
+        default=True, **_meta("Enabled", description="Untick to switch the sun off (its settings are kept).")
+    )
     intensity: Range = Field(default=Range(min=1500, max=3000), **_meta("Intensity", "UsdLux"))
     color_temperature: Range = Field(default=Range(min=4500, max=7500), **_meta("Colour temperature", "K"))
     elevation: Range = Field(default=Range(min=35, max=85), **_meta("Elevation", "deg", "Sun height above the horizon."))
@@ -31,6 +36,11 @@ class DistantLightConfig(StrictModel):
 
 
 class SphereLightConfig(StrictModel):
+    """The lamp: a sphere light placed in ``position``. ``enabled = false`` switches it off."""
+
+    enabled: bool = Field(
+        default=True, **_meta("Enabled", description="Untick to switch the lamp off (its settings are kept).")
+    )
     intensity: Range = Field(default=Range(min=20000, max=60000), **_meta("Intensity", "UsdLux"))
     color_temperature: Range = Field(default=Range(min=2700, max=6500), **_meta("Colour temperature", "K"))
     radius: float = Field(default=0.1, gt=0, **_meta("Radius", "m"))
@@ -45,9 +55,18 @@ class SphereLightConfig(StrictModel):
 
 
 class LightingConfig(StrictModel):
-    distant: DistantLightConfig | None = Field(default_factory=DistantLightConfig, **_meta("Sun (distant light)"))
-    sphere: SphereLightConfig | None = Field(default_factory=SphereLightConfig, **_meta("Lamp (sphere light)"))
+    """The sun, the lamp and the ambient dome. A light switched off adds no light and draws no random numbers."""
+
+    distant: DistantLightConfig = Field(default_factory=DistantLightConfig, **_meta("Sun (distant light)"))
+    sphere: SphereLightConfig = Field(default_factory=SphereLightConfig, **_meta("Lamp (sphere light)"))
     ambient: Range = Field(default=Range(min=150, max=400), **_meta("Ambient (dome light)", "UsdLux"))
+
+    @field_validator("distant", "sphere", mode="before")
+    @classmethod
+    def _none_is_off(cls, v: object) -> object:
+        """``None`` (how older code and window states switched a light off) is the light with ``enabled = false``:
+        one spelling of "off", the one TOML and YAML can write."""
+        return {"enabled": False} if v is None else v
 
     @field_validator("ambient")
     @classmethod

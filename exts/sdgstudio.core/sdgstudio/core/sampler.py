@@ -158,10 +158,10 @@ def _sample_camera(config: SDGConfig, rng: np.random.Generator) -> CameraParams:
 def _sample_lights(config: SDGConfig, rng: np.random.Generator):
     lighting = config.lighting
     distant = sphere = None
-    if lighting.distant is not None:
+    if lighting.distant.enabled:  # a light switched off draws nothing: the other streams stay put
         d = lighting.distant
         distant = DistantLightParams(*(_uniform(rng, r) for r in (d.intensity, d.color_temperature, d.elevation, d.azimuth)))
-    if lighting.sphere is not None:
+    if lighting.sphere.enabled:
         s = lighting.sphere
         position = rng.uniform(s.position.min, s.position.max).tolist()
         sphere = SphereLightParams(_uniform(rng, s.intensity), _uniform(rng, s.color_temperature), position)
@@ -342,11 +342,11 @@ def parameter_ranges(config: SDGConfig) -> dict[str, tuple[float, float]]:
     }
     if not cam.mount:
         ranges |= {"camera.distance": cam.distance, "camera.azimuth": cam.azimuth, "camera.elevation": cam.elevation}
-    if config.lighting.distant is not None:
+    if config.lighting.distant.enabled:
         d = config.lighting.distant
         ranges |= {"lighting.distant.intensity": d.intensity, "lighting.distant.color_temperature": d.color_temperature,
                    "lighting.distant.elevation": d.elevation, "lighting.distant.azimuth": d.azimuth}
-    if config.lighting.sphere is not None:
+    if config.lighting.sphere.enabled:
         s = config.lighting.sphere
         ranges |= {"lighting.sphere.intensity": s.intensity, "lighting.sphere.color_temperature": s.color_temperature}
         ranges |= {f"lighting.sphere.position.{a}": Range(min=lo, max=hi)

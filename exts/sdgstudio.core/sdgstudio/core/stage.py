@@ -138,9 +138,9 @@ def build_stage(config: SDGConfig) -> Usd.Stage:
         light.CreateEnableColorTemperatureAttr(True)
         light.CreateColorTemperatureAttr(6500.0)
         light.CreateIntensityAttr(0.0)
-        if cfg is None:
+        if not cfg.enabled:  # switched off: an invisible light of intensity 0
             light.MakeInvisible()
-    if config.lighting.sphere is not None:
+    if config.lighting.sphere.enabled:
         lamp.CreateRadiusAttr(config.lighting.sphere.radius)
     dome.CreateIntensityAttr(0.0)
 

@@ -250,13 +250,13 @@ class TestWindow(omni.kit.test.AsyncTestCase):
     async def test_config_and_window_state_persist_to_the_next_window(self):
         window = await self._open(small_config_file(self._tmp))
         widget(window, "sdg:seed").model.set_value(7)
-        widget(window, "sdg:lighting.distant#set").model.set_value(False)  # the sun off
+        widget(window, "sdg:lighting.distant.enabled").model.set_value(False)  # the sun off
         widget(window, "sdg-section:Lighting").collapsed = True
         widget(window, "sdg-preview:count").model.set_value(3)
         await close_window(window)
         self._window = window = await open_window()
         self.assertEqual(widget(window, "sdg:seed").model.as_int, 7)
-        self.assertIsNone(window.view_model.config.lighting.distant)
+        self.assertFalse(window.view_model.config.lighting.distant.enabled)
         self.assertTrue(widget(window, "sdg-section:Lighting").collapsed)
         self.assertEqual(widget(window, "sdg-preview:count").model.as_int, 3)
         self.assertEqual(window.view_model.source, self._tmp / "small.toml")
