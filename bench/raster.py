@@ -8,6 +8,8 @@ new random poses), so caches hold only what a real run could reuse.
 Measured (means over ``--frames`` frames after warm-up; wall clock and this process's CPU time):
 
 * render + labels: ``RasterBackend.render`` alone, with the split by stage (``last_timings``);
+* as a run: ``RenderSession.frames`` (what ``generate`` renders with: frame k+1 is posed and read while frame k's
+  passes run), writer excluded, in one or several processes sharing the device (``--processes 1 4 8``);
 * end to end: ``generate`` with the writer (tabletop only), frames/s over the whole run;
 * scaling: time ratios for 2x pixels (640x480 -> 906x678) and ~10x triangles (segments 25 -> 80); the two sides
   of each pair render alternately (a, b, a, b, ...) so that both see the same load on a shared machine.
@@ -15,6 +17,7 @@ Measured (means over ``--frames`` frames after warm-up; wall clock and this proc
 "Other load" is the CPU time other processes used during a measurement, in cores (a shared machine slows us).
 
     python bench/raster.py [--device cpu|cuda] [--frames 40] [--quick] [--json results.json] [--only NAME ...]
+                           [--processes 1 4 8]
 """
 
 from __future__ import annotations
@@ -198,6 +201,40 @@ def end_to_end(device: str, resolution: tuple[int, int], frames: int) -> dict:
             "other_load_cores": m.others}
 
 
+def _run_frames(device: str, resolution: tuple[int, int], frames: range, barrier) -> tuple[int, float, float, float]:
+    """One process of ``throughput``: ``RenderSession.frames`` over ``frames`` after a warm-up, started with the
+    others; returns (frames, start, end, CPU seconds)."""
+    wp.config.quiet = True
+    config = load_config(TABLETOP)
+    config.camera.resolution = resolution
+    session = RenderSession(config, RasterBackend(list(config.classes), RasterSettings(device=device)))
+    for _ in session.frames(range(frames.start - 2, frames.start)):
+        pass
+    if barrier is not None:
+        barrier.wait()
+    start, cpu = time.time(), time.process_time()
+    n = sum(1 for _ in session.frames(frames))
+    return n, start, time.time(), time.process_time() - cpu
+
+
+def throughput(device: str, resolution: tuple[int, int], frames: int, processes: int) -> dict:
+    """Render + labels as a run does them (``RenderSession.frames``: the next frame posed and read while the
+    passes run; no writer), in ``processes`` processes at once sharing the device; frames/s over all of them."""
+    import multiprocessing as mp
+
+    if processes == 1:
+        n, start, end, cpu = _run_frames(device, resolution, range(1000, 1000 + frames), None)
+        return {"processes": 1, "frames": n, "fps": n / (end - start), "cpu_ms": 1000 * cpu / n}
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Manager().Barrier(processes)
+    with ctx.Pool(processes) as pool:
+        out = pool.starmap(_run_frames, [(device, resolution, range(1000 + 10_000 * p, 1000 + 10_000 * p + frames),
+                                          barrier) for p in range(processes)])
+    n = sum(o[0] for o in out)
+    return {"processes": processes, "frames": n, "fps": n / (max(o[2] for o in out) - min(o[1] for o in out)),
+            "cpu_ms": 1000 * sum(o[3] for o in out) / n}
+
+
 def machine() -> str:
     dev = wp.get_device("cuda") if wp.is_cuda_available() else None
     gpu = f", GPU {dev.name}" if dev is not None else ""
@@ -212,13 +249,15 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer frames, no 720p big scene")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="sections: tabletop, big, pixels, triangles, e2e (default: all)")
+                        help="sections: tabletop, big, pixels, triangles, run, e2e (default: all)")
+    parser.add_argument("--processes", type=int, nargs="*", default=[1],
+                        help="run section: numbers of render processes sharing the device (default: 1)")
     args = parser.parse_args()
     wp.config.quiet = True
     wp.init()
     n = max(4, args.frames // 4) if args.quick else args.frames
     nb = max(3, n // 4)
-    want = set(args.only or ["tabletop", "big", "pixels", "triangles", "e2e"])
+    want = set(args.only or ["tabletop", "big", "pixels", "triangles", "run", "e2e"])
     res: dict = {"machine": machine(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
                  "command": "python bench/raster.py " + " ".join(sys.argv[1:]), "runs": []}
     print(f"machine: {res['machine']}\ndate: {res['date']}  command: {res['command']}", flush=True)
@@ -263,6 +302,13 @@ def main() -> int:
         for k, (w, c) in scaling.items():
             print(f"| {k} | {w:.2f} | {c:.2f} |")
     res["scaling"] = scaling
+    if "run" in want:
+        print("\n| render + labels as a run (RenderSession.frames, no writer) | processes | frames/s | CPU ms/frame |\n"
+              "|---|---|---|---|")
+        for p in args.processes:
+            r = throughput(args.device, (640, 480), n * 2, p)
+            res.setdefault("run", []).append(r)
+            print(f"| tabletop 640x480, {args.device} | {p} | {r['fps']:.1f} | {r['cpu_ms']:.1f} |", flush=True)
     if "e2e" in want:
         print("\n| end to end (generate, writer included) | frames/s | ms/frame | CPU ms/frame | other load |\n"
               "|---|---|---|---|---|")

@@ -39,8 +39,9 @@ class RenderBackend(Protocol):
       ``RenderSession`` then keeps ``optical_flow`` in the annotators it asks for and passes
       ``motion=MotionStates`` to ``render`` / ``render_async`` so the backend can pose the neighbouring states;
       it does not render them itself (``RenderSession._add_motion`` is the path of backends without flow);
-    * ``prepare(...) -> job`` and ``execute(job) -> FrameData``: ``render`` in two halves, the first reading the
-      stage, the second not (the raster backend); ``RenderSession.frames`` then overlaps them across frames.
+    * ``prepare(...) -> job``, ``execute(job) -> FrameData`` and ``overlaps_frames = True``: ``render`` in two
+      halves, the first reading the stage, the second not (the raster backend on the CPU);
+      ``RenderSession.frames`` then overlaps them across frames.
     """
 
     def render(
@@ -151,7 +152,8 @@ class RenderSession:
         (``prepare``, ``execute``) the next frame is posed and read on this thread while the current frame's passes
         run on another: the frames are the same, the CPU idles less. ``on_posed(k)`` is called while the stage
         holds frame k's state (``generate --save-stages``)."""
-        if self.flow or not hasattr(self.backend, "prepare"):  # flow renders neighbouring states on the stage
+        # Flow renders neighbouring states on the stage; a backend may also say that overlapping does not pay.
+        if self.flow or not getattr(self.backend, "overlaps_frames", False):
             for index in frame_indices:
                 params, frame = self.render(index)
                 if on_posed is not None:
