@@ -5,7 +5,7 @@ work it may skip."""
 from __future__ import annotations
 
 import pytest
-from pxr import Gf, Sdf, UsdGeom, UsdShade
+from pxr import Gf, Sdf, Usd, UsdGeom, UsdShade
 from sdgstudio.core import scene_objects
 from sdgstudio.core.raster import RasterBackend, RasterSettings
 from test_raster import ALL, CLASSES, add_cube, label, textured_scene
@@ -25,8 +25,16 @@ def _bind(stage, prim, path: str, rgb) -> UsdShade.Material:
     sh.CreateIdAttr("UsdPreviewSurface")
     sh.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).Set(Gf.Vec3f(*rgb))
     mat.CreateSurfaceOutput().ConnectToSource(sh.ConnectableAPI(), "surface")
-    UsdShade.MaterialBindingAPI.Apply(prim).Bind(mat)
+    if prim is not None:
+        UsdShade.MaterialBindingAPI.Apply(prim).Bind(mat)
     return mat
+
+
+def _collection_binding(stage, material) -> None:
+    world = stage.GetPrimAtPath("/World")
+    tinted = Usd.CollectionAPI.Apply(world, "tinted")
+    tinted.CreateIncludesRel().AddTarget("/World/quad")
+    UsdShade.MaterialBindingAPI.Apply(world).Bind(tinted, material, "tint", UsdShade.Tokens.strongerThanDescendants)
 
 
 def _edits(stage):
@@ -39,6 +47,7 @@ def _edits(stage):
     red = _bind(stage, stage.GetPrimAtPath("/World/group/part"), "/World/Looks/red", (0.8, 0.1, 0.1))
     _bind(stage, box, "/World/Looks/green", (0.1, 0.8, 0.1))
     green_shader = UsdShade.Shader(stage.GetPrimAtPath("/World/Looks/green/pbr"))
+    blue = _bind(stage, None, "/World/Looks/blue", (0.1, 0.2, 0.9))
     return [
         ("move an object", lambda: box.GetAttribute("xformOp:translate").Set(Gf.Vec3d(0.3, 0.1, 0.05))),
         ("edit mesh points", lambda: quad.GetPointsAttr().Set(
@@ -50,6 +59,9 @@ def _edits(stage):
         ("show it again", lambda: UsdGeom.Imageable(group).GetVisibilityAttr().Set("inherited")),
         ("edit a material input", lambda: green_shader.GetInput("diffuseColor").Set(Gf.Vec3f(0.1, 0.1, 0.9))),
         ("rebind a material", lambda: UsdShade.MaterialBindingAPI(box).Bind(red)),
+        ("bind through a collection", lambda: _collection_binding(stage, blue)),
+        ("add a prim to that collection", lambda: Usd.CollectionAPI(stage.GetPrimAtPath("/World"), "tinted")
+         .GetIncludesRel().AddTarget("/World/cube")),
         ("relabel an object", lambda: stage.GetPrimAtPath("/World/group").GetAttribute(
             scene_objects.CLASS_ATTR).Set(["plate"])),
         ("add a prim", lambda: add_cube(stage, "/World/new_box", 0.1, (0.0, -0.25, 0.05), cls="box")),

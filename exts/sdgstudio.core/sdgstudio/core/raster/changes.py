@@ -29,7 +29,7 @@ class Changes:
     full: bool = True  #: prims were added / removed / re-typed (or a new stage): re-read everything
     regroup: bool = False  #: purpose, class labels or prim metadata changed: re-group the gprims
     visibility: set[Sdf.Path] = field(default_factory=set)  #: prims whose ``visibility`` was edited
-    rebind: bool = False  #: a ``material:binding*`` relationship changed: re-resolve bound materials
+    rebind: bool = False  #: a ``material:binding*`` or ``collection:*`` property changed: re-resolve bindings
     prims: set[Sdf.Path] = field(default_factory=set)  #: prims with other edited properties (xform ops excluded)
 
 
@@ -58,11 +58,14 @@ class StageChanges:
     def _on_change(self, notice: Usd.Notice.ObjectsChanged, _sender) -> None:
         pending = self._pending
         for path in notice.GetResyncedPaths():
-            if not path.IsPropertyPath():
+            if not path.IsPropertyPath() or _in_prototype(path):
                 pending.full = True
                 return
             self._property(pending, path)
         for path in notice.GetChangedInfoOnlyPaths():
+            if _in_prototype(path):  # instances share it; the reader knows them by their proxies' paths
+                pending.full = True
+                return
             self._property(pending, path)
 
     @staticmethod
@@ -77,7 +80,12 @@ class StageChanges:
             pending.visibility.add(path.GetPrimPath())
         elif name in GROUPING:
             pending.regroup = True
-        elif name.startswith("material:binding"):
+        elif name.startswith(("material:binding", "collection:")):  # direct or collection-based bindings
             pending.rebind = True
         else:
             pending.prims.add(path.GetPrimPath())
+
+
+def _in_prototype(path: Sdf.Path) -> bool:
+    return path.pathElementCount > 0 and path.GetPrefixes()[0].name.startswith("__Prototype")
+
