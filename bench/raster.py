@@ -40,8 +40,9 @@ sys.path.insert(0, str(REPO / "exts" / "sdgstudio.core"))
 import warp as wp  # noqa: E402
 from pxr import Gf, Usd, UsdGeom, UsdLux, UsdSemantics  # noqa: E402
 from sdgstudio.core.config import load_config  # noqa: E402
-from sdgstudio.core.generate import RenderSession, generate  # noqa: E402
+from sdgstudio.core.generate import generate  # noqa: E402
 from sdgstudio.core.raster import RasterBackend, RasterSettings  # noqa: E402
+from sdgstudio.core.session import RenderSession  # noqa: E402
 
 TABLETOP = REPO / "exts/sdgstudio.core/data/scenes/tabletop.toml"
 ALL = ["rgb", "depth", "instance_segmentation", "semantic_segmentation", "normals", "bounding_box_2d_tight",

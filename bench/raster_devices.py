@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import raster as bench  # noqa: E402  (bench/raster.py: sys.path, scenes)
 import warp as wp  # noqa: E402
 from sdgstudio.core.config import load_config  # noqa: E402
-from sdgstudio.core.generate import RenderSession  # noqa: E402
 from sdgstudio.core.raster import RasterBackend, RasterSettings  # noqa: E402
+from sdgstudio.core.session import RenderSession  # noqa: E402
 
 
 def compare(a, b) -> dict:

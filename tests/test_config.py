@@ -173,7 +173,7 @@ def test_the_stage_of_a_saved_config_has_no_light_switched_off(tmp_path, tableto
 
 
 def test_a_saved_config_with_the_sun_off_renders_as_the_window_showed_it(tmp_path, tabletop):
-    from sdgstudio.core.generate import RenderSession, make_backend
+    from sdgstudio.core.session import RenderSession, make_backend
 
     def rgb(config):
         config = config.model_copy(deep=True)

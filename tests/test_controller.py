@@ -11,8 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 from sdgstudio.core.config import config_from_dict, config_to_dict
-from sdgstudio.core.controller import Outcome, Progress, RunController, RunState, one_line
-from sdgstudio.core.generate import RunError, generate
+from sdgstudio.core.controller import RunController
+from sdgstudio.core.generate import generate
+from sdgstudio.core.progress import Outcome, Progress, RunState, one_line
+from sdgstudio.core.session import RunError
 
 FRAMES = 6
 

@@ -12,10 +12,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from sdgstudio.core.activities import AsyncBackend
 from sdgstudio.core.config import config_from_dict, config_to_dict
-from sdgstudio.core.controller import AsyncBackend, Outcome, Progress, RunController, RunState
-from sdgstudio.core.generate import RunError, generate, make_backend
+from sdgstudio.core.controller import RunController
+from sdgstudio.core.generate import generate
 from sdgstudio.core.manifest import lock_holder
+from sdgstudio.core.progress import Outcome, Progress, RunState
+from sdgstudio.core.session import RunError, make_backend
 from sdgstudio.replicator.generate import generate_async
 
 FRAMES = 6

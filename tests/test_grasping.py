@@ -9,9 +9,10 @@ import pytest
 from pxr import Gf, Usd, UsdGeom
 from sdgstudio.core.config import config_from_dict, load_config
 from sdgstudio.core.frame import USD_TO_OPENCV, CameraData
-from sdgstudio.core.generate import RenderSession, generate, make_backend
+from sdgstudio.core.generate import generate
 from sdgstudio.core.sampler import sample_frame_params
 from sdgstudio.core.sensors import simulate_depth_sensor
+from sdgstudio.core.session import RenderSession, make_backend
 
 from tests.conftest import SCENES
 

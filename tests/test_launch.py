@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from sdgstudio.core.cli import main
-from sdgstudio.core.generate import RunError, generate
+from sdgstudio.core.generate import generate
 from sdgstudio.core.launch import LaunchError, code_root, launch, shard_dir, shards_root, start_ray
 from sdgstudio.core.manifest import LOCK_NAME
+from sdgstudio.core.session import RunError
 
 ray = pytest.importorskip("ray")
 

@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 from sdgstudio.core.cli import main
 from sdgstudio.core.config import load_config, save_config
-from sdgstudio.core.generate import RenderSession, make_backend
 from sdgstudio.core.overlay import class_color, draw_overlay
 from sdgstudio.core.preview import parse_frame_range
+from sdgstudio.core.session import RenderSession, make_backend
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import warp as wp
 from pxr import Gf, UsdGeom, UsdLux
-from sdgstudio.core.generate import RenderSession
 from sdgstudio.core.raster import RasterBackend, RasterSettings, geometry, primary, shadows
 from sdgstudio.core.raster.shapes import hull_triangles, is_convex
+from sdgstudio.core.session import RenderSession
 from test_raster import ALL, CLASSES, add_camera, add_cube, label, new_stage
 
 
@@ -249,7 +249,7 @@ def test_specular_lobe_table_matches_pow(tabletop):
 
 def test_silhouettes_are_the_coverage_render_counts(tabletop):
     """``RasterBackend.silhouettes`` returns the masks ``render`` counts into ``unoccluded_pixel_count``."""
-    from sdgstudio.core.generate import RenderSession, make_backend
+    from sdgstudio.core.session import RenderSession, make_backend
 
     config = tabletop.model_copy(deep=True)
     config.camera.resolution = (160, 120)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sdgstudio.core.flow import optical_flow
-from sdgstudio.core.generate import MotionStates, RenderSession, make_backend
 from sdgstudio.core.sampler import camera_path
+from sdgstudio.core.session import MotionStates, RenderSession, make_backend
 from sdgstudio.replicator.normalize import (
     MOTION_VECTOR_UNITS,
     PayloadError,

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from pxr import Gf, Sdf, Usd, UsdGeom, UsdSemantics
 from sdgstudio.core.config import Range
-from sdgstudio.core.generate import RenderSession
 from sdgstudio.core.raster import RasterBackend
 from sdgstudio.core.sampler import camera_path
+from sdgstudio.core.session import RenderSession
 from sdgstudio.replicator.normalize import frame_from_payloads
 from sdgstudio.replicator.scene import bind_prims, read_scene
 from sdgstudio.replicator.synthesize import payloads_from_frame

@@ -7,8 +7,9 @@ import hashlib
 import numpy as np
 import pytest
 from sdgstudio.core.config import config_from_dict, load_config
-from sdgstudio.core.generate import RenderSession, generate, make_backend
+from sdgstudio.core.generate import generate
 from sdgstudio.core.sampler import sample_frame_params
+from sdgstudio.core.session import RenderSession, make_backend
 
 RATE = 10.0  # frames/s
 

@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sdgstudio.core.cli import main
 from sdgstudio.core.config import load_config, save_config
-from sdgstudio.core.generate import RunError, generate
+from sdgstudio.core.generate import generate
+from sdgstudio.core.session import RunError
 from sdgstudio.core.shards import MergeError, merge_shards, parse_shard, shard_frames
 
 FRAMES = 10

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sdgstudio.core.controller import Outcome, Progress, RunState
 from sdgstudio.core.frame import CameraData, FrameData, ObjectLabel
+from sdgstudio.core.progress import Outcome, Progress, RunState
 from sdgstudio.core.sampler import sample_frame_params
 from sdgstudio.ui.status import format_seconds, generate_status, preview_config, run_summary
 from sdgstudio.ui.thumbnails import class_colour, rgba_bytes, thumbnail, thumbnail_size

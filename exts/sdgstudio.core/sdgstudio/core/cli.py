@@ -406,9 +406,9 @@ COMMANDS = {"generate": _cmd_generate, "export": _cmd_export, "render-frame": _c
 def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
     from .export import ExportError
-    from .generate import RunError
     from .launch import LaunchError
     from .report import ReportError
+    from .session import RunError
     from .writer import WriterError
 
     args = _parser().parse_args(argv)

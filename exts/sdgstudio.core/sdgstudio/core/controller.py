@@ -20,6 +20,10 @@ A backend that must render on the loop itself (Replicator awaits ``rep.orchestra
 ``AsyncBackend``: its ``generate`` coroutine (and its preview backend's ``render_async``) run as a second task on
 the same loop, never in the worker thread. The same states and events apply: pause parks that task in the awaited
 ``before_frame`` hook (awaiting ``tick``, so the loop keeps running), stop ends it at the next frame boundary.
+
+This module is the state machine and its driving (commands, the worker thread, polling, publishing). What it
+publishes (``Progress``, ``RunState``, ``Outcome``, ``one_line``) is in ``progress``; what a run or preview does,
+in the thread or on the loop, and ``AsyncBackend`` are in ``activities``.
 """
 
 from __future__ import annotations
@@ -28,133 +32,28 @@ import asyncio
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .activities import (
+    Activity,
+    AsyncBackend,
+    AsyncBackends,
+    Hooks,
+    generate_activity,
+    preview_activity,
+    preview_activity_on_loop,
+)
 from .config import ConfigError, SDGConfig
 from .frame import FrameData
-from .generate import RenderBackend, RunError, generate, make_backend
+from .generate import generate
+from .progress import Outcome, Progress, RunState, WorkerReport, one_line
+from .session import RenderBackend, RunError, make_backend
 
 _log = logging.getLogger(__name__)
-_RATE_WINDOW_S = 5.0  #: frames per second are measured over this many recent seconds
-_MAX_WARNINGS = 20  #: distinct warnings kept per run
-
-
-class RunState(StrEnum):
-    IDLE = "idle"
-    PREVIEWING = "previewing"
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPING = "stopping"
-
-
-class Outcome(StrEnum):
-    NONE = ""  #: nothing finished yet (or the activity is still going)
-    COMPLETED = "completed"
-    STOPPED = "stopped"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One snapshot of what the controller is doing; subscribers receive a new one whenever something changed."""
-
-    state: RunState = RunState.IDLE
-    activity: str = ""  #: "generate" or "preview" (the current or last one)
-    frames_done: int = 0  #: frames of the dataset (or preview) finished, including frames a resumed run kept
-    frames_total: int = 0
-    frames_this_run: int = 0  #: frames rendered by this run
-    frames_per_second: float = 0.0  #: over the last few seconds of running (0 while paused)
-    eta_seconds: float | None = None  #: None while unknown or paused
-    queue_depth: int = 0  #: frames waiting for the writer
-    warnings: tuple[str, ...] = ()  #: distinct warnings of this run (sampler placement, backend fallbacks)
-    last_error: str | None = None  #: one line: why the last run or preview failed
-    out_dir: Path | None = None
-    outcome: Outcome = Outcome.NONE  #: how the last activity ended
-    resumed: bool = False  #: this run continued a dataset already in out_dir
-    parked: bool = False  #: paused, and the worker has finished its frame and waits before the next one
-
-    @property
-    def fraction(self) -> float:
-        return min(1.0, self.frames_done / self.frames_total) if self.frames_total else 0.0
-
-    @property
-    def busy(self) -> bool:
-        return self.state is not RunState.IDLE
-
-    @property
-    def resumable(self) -> bool:
-        """A generate run that ended early left frames of a dataset that ``start`` continues."""
-        return (self.activity == "generate" and self.outcome in (Outcome.STOPPED, Outcome.FAILED)
-                and self.frames_done > 0 and self.out_dir is not None and (self.out_dir / "dataset.json").is_file())
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as the one line a user sees (ConfigError lists its problems)."""
-    if isinstance(exc, ConfigError):
-        return "; ".join(f"{path}: {msg}" for path, msg in exc.problems)
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-@dataclass(frozen=True)
-class AsyncBackend:
-    """A backend that renders on the controller's event loop (Replicator inside Kit), not in the worker thread.
-
-    Attributes:
-        generate: ``async (config, out_dir, frame_indices, *, resume, on_frame, before_frame, on_progress)``
-            (``sdgstudio.replicator.generate.generate_async``). It awaits ``before_frame()`` before each frame and
-            ends there (a resumable dataset) when that returns True.
-        make_backend: ``(config) -> backend`` whose ``async render_async`` renders previews (``RenderSession``
-            ``render_async``); None: previews go through ``backend_factory`` in the worker thread.
-    """
-
-    generate: Callable[..., Awaitable[Any]]
-    make_backend: Callable[[SDGConfig], Any] | None = None
-
-
-AsyncBackends = Mapping[str, AsyncBackend] | Callable[[], Mapping[str, AsyncBackend]]
-
-
-@dataclass
-class _Shared:
-    """What the worker thread reports; read by the loop thread under ``lock``."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    frames_before: int = 0
-    frames_this_run: int = 0
-    stamps: deque = field(default_factory=deque)  # perf_counter of each finished frame
-    segment_start: float = 0.0  # start of the current unpaused stretch
-    queue_depth: int = 0
-    parked: bool = False
-    warnings: list[str] = field(default_factory=list)
-    previews: deque = field(default_factory=deque)  # (frame index, FrameData) not yet handed to on_frame
-
-    def add_warnings(self, messages: Iterable[str]) -> None:
-        for message in messages:
-            if message not in self.warnings and len(self.warnings) < _MAX_WARNINGS:
-                self.warnings.append(message)
-
-    def frame_done(self) -> None:
-        now = time.perf_counter()
-        self.frames_this_run += 1
-        self.stamps.append(now)
-        while self.stamps and self.stamps[0] < now - _RATE_WINDOW_S:
-            self.stamps.popleft()
-
-    def rate(self) -> float:
-        now = time.perf_counter()
-        since = max(now - _RATE_WINDOW_S, self.segment_start)
-        span = now - since
-        count = sum(1 for t in self.stamps if t >= since)
-        return count / span if span > 0 else 0.0
 
 
 class RunController:
@@ -190,7 +89,7 @@ class RunController:
         self._executor: ThreadPoolExecutor | None = None
         self._stop = threading.Event()
         self._running = threading.Event()  # cleared while paused: the worker parks before its next frame
-        self._shared = _Shared()
+        self._shared = WorkerReport()
 
     # ------------------------------------------------------------------ observing
 
@@ -244,7 +143,8 @@ class RunController:
         on_loop = self.async_backend(name)
         self._begin(Progress(state=RunState.RUNNING, activity="generate", frames_total=len(indices), out_dir=out,
                              resumed=resume))
-        self._launch(self._run_generate(config, out, indices, name, resume, on_loop))
+        self._launch(self._run(generate_activity(self._hooks(), config, out, indices, name, resume, self._generate,
+                                                 on_loop)))
         return True
 
     def preview(self, config: SDGConfig, frame_indices: Iterable[int], *,
@@ -259,9 +159,10 @@ class RunController:
         on_loop = self.async_backend(name)
         self._begin(Progress(state=RunState.PREVIEWING, activity="preview", frames_total=len(indices)))
         if on_loop is not None and on_loop.make_backend is not None:
-            self._launch(self._run_preview_on_loop(on_loop, config, indices, seed, on_frame))
+            self._launch(self._run(preview_activity_on_loop(self._hooks(), on_loop, config, indices, seed, on_frame)))
         else:
-            self._launch(self._run_preview(config, indices, seed, name, on_frame))
+            self._launch(self._run(preview_activity(self._hooks(), config, indices, seed, name, on_frame,
+                                                    self._backend_factory)))
         return True
 
     def async_backend(self, name: str) -> AsyncBackend | None:
@@ -313,7 +214,7 @@ class RunController:
     def _begin(self, progress: Progress) -> None:
         self._stop.clear()
         self._running.set()
-        self._shared = _Shared(segment_start=time.perf_counter())
+        self._shared = WorkerReport(segment_start=time.perf_counter())
         self._progress = progress
         self._publish()
 
@@ -329,6 +230,12 @@ class RunController:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdgstudio-run")
         return self._executor
+
+    def _hooks(self) -> Hooks:
+        """What an activity built now (after ``_begin``) may call: this activity's counters, the pause/stop checks
+        (thread and loop), publishing."""
+        return Hooks(shared=self._shared, should_stop=self._should_stop, before_frame=self._before_frame,
+                     poll=self._poll, device=self._device)
 
     async def _before_frame(self) -> bool:
         """Awaited on the loop before each frame of an ``AsyncBackend``: parks while paused (awaiting ticks, so the
@@ -428,19 +335,18 @@ class RunController:
         self._set(state=RunState.IDLE, outcome=outcome, last_error=error, frames_per_second=0.0, parked=False,
                   eta_seconds=None if outcome is not Outcome.COMPLETED else 0.0, queue_depth=0)
 
-    async def _run(self, work: Callable[[], Any], finished: Callable[[], bool],
-                   on_tick: Callable[[], None] | None = None, *, on_loop: bool = False) -> None:
-        """Run ``work`` in the worker thread (``on_loop``: the coroutine ``work()`` on this loop); whatever happens,
-        end IDLE with an outcome (and one-line error)."""
+    async def _run(self, activity: Activity) -> None:
+        """Run ``activity.work`` in the worker thread (``on_loop``: the coroutine ``work()`` on this loop); whatever
+        happens, end IDLE with an outcome (and one-line error)."""
         outcome, error = Outcome.FAILED, None
         try:
-            if on_loop:
-                await self._await_loop(work, on_tick)
+            if activity.on_loop:
+                await self._await_loop(activity.work, activity.on_tick)
             else:
-                await self._await_worker(work, on_tick)
-            if on_tick is not None:
-                on_tick()
-            outcome = Outcome.COMPLETED if finished() else Outcome.STOPPED
+                await self._await_worker(activity.work, activity.on_tick)
+            if activity.on_tick is not None:
+                activity.on_tick()
+            outcome = Outcome.COMPLETED if activity.finished() else Outcome.STOPPED
         except asyncio.CancelledError:
             outcome = Outcome.STOPPED
             raise
@@ -451,130 +357,3 @@ class RunController:
             error = one_line(exc)
         finally:
             self._finish(outcome, error)
-
-    def _run_generate(self, config: SDGConfig, out: Path, indices: list[int], backend: str,
-                      resume: bool, on_loop: AsyncBackend | None = None) -> Coroutine:
-        shared = self._shared
-
-        def on_frame(_index: int, frame: FrameData) -> None:
-            with shared.lock:
-                shared.frame_done()
-                shared.add_warnings(frame.extra.get("warnings", []))
-
-        def on_progress(writer_progress: Any) -> None:
-            with shared.lock:
-                shared.queue_depth = int(writer_progress.queue_depth)
-
-        def count_kept() -> None:
-            if resume:
-                from .generate import check_resumable
-                from .manifest import listed_frames
-
-                check_resumable(out, config, backend)  # refuse before counting another dataset's frames as ours
-                kept = len(listed_frames(out) & set(indices))
-                with shared.lock:
-                    shared.frames_before = kept
-
-        def ended(summary: Any) -> None:
-            with shared.lock:
-                shared.add_warnings(getattr(summary, "warnings", []))
-
-        def work() -> None:
-            count_kept()
-            ended(self._generate(config, out, indices, backend=backend, device=self._device, resume=resume,
-                                 on_frame=on_frame, should_stop=self._should_stop, on_progress=on_progress))
-
-        def on_frame_on_loop(index: int, frame: FrameData) -> None:
-            on_frame(index, frame)
-            self._poll()  # on the loop's thread already: publish each frame as it ends
-
-        async def work_on_loop() -> None:
-            count_kept()
-            ended(await on_loop.generate(config, out, indices, resume=resume, on_frame=on_frame_on_loop,
-                                         before_frame=self._before_frame, on_progress=on_progress))
-
-        def finished() -> bool:
-            with shared.lock:
-                return shared.frames_before + shared.frames_this_run >= len(indices)
-
-        if on_loop is not None:
-            return self._run(work_on_loop, finished, on_loop=True)
-        return self._run(work, finished)
-
-    def _run_preview(self, config: SDGConfig, indices: list[int], seed: int | None, backend: str,
-                     on_frame: Callable[[int, FrameData], None]) -> Coroutine:
-        from .generate import RenderSession
-
-        shared = self._shared
-
-        def work() -> None:
-            try:
-                chosen = self._backend_factory(backend, config, self._device)
-            except RunError as exc:
-                with shared.lock:
-                    shared.add_warnings([f"{exc}; the preview uses the raster backend"])
-                chosen = self._backend_factory("raster", config, self._device)
-            session = RenderSession(config, chosen)
-            for index in indices:
-                if self._should_stop():
-                    break
-                _params, frame = session.render(index, seed)
-                with shared.lock:
-                    shared.frame_done()
-                    shared.add_warnings(frame.extra.get("warnings", []))
-                    shared.previews.append((index, frame))
-
-        def deliver() -> None:
-            """Hand finished thumbnails to ``on_frame`` on the loop's thread."""
-            while True:
-                with shared.lock:
-                    if not shared.previews:
-                        return
-                    index, frame = shared.previews.popleft()
-                try:
-                    on_frame(index, frame)
-                except Exception:
-                    _log.warning("the preview frame callback raised", exc_info=True)
-
-        def finished() -> bool:
-            with shared.lock:
-                return shared.frames_this_run >= len(indices)
-
-        return self._run(work, finished, deliver)
-
-    def _run_preview_on_loop(self, on_loop: AsyncBackend, config: SDGConfig, indices: list[int], seed: int | None,
-                             on_frame: Callable[[int, FrameData], None]) -> Coroutine:
-        """A preview through an ``AsyncBackend``'s backend (``render_async``) on this loop; nothing is written."""
-        from .generate import RenderSession
-
-        shared = self._shared
-
-        async def work() -> None:
-            backend = on_loop.make_backend(config)
-            try:
-                session = RenderSession(config, backend)
-                for index in indices:
-                    if await self._before_frame():
-                        break
-                    _params, frame = await session.render_async(index, seed)
-                    with shared.lock:
-                        shared.frame_done()
-                        shared.add_warnings(frame.extra.get("warnings", []))
-                    self._poll()
-                    try:
-                        on_frame(index, frame)
-                    except Exception:
-                        _log.warning("the preview frame callback raised", exc_info=True)
-                finish = getattr(backend, "finish_async", None)
-                if finish is not None:
-                    await finish()
-            finally:
-                close = getattr(backend, "close", None)
-                if close is not None:
-                    close()
-
-        def finished() -> bool:
-            with shared.lock:
-                return shared.frames_this_run >= len(indices)
-
-        return self._run(work, finished, on_loop=True)

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import SDGConfig, config_from_dict, config_to_dict
-from .generate import RunError, check_resumable
+from .generate import check_resumable
 from .manifest import DATASET_INFO_NAME, MANIFEST_NAME, listed_frames
+from .session import RunError
 from .shards import MergeSummary, generate_shard, merge_shards, read_shard_info, shard_frames
 
 

@@ -51,7 +51,7 @@ def render_preview(config: SDGConfig, frames: Sequence[int], out: Path | str, *,
     Raises:
         RunError: ``out``'s folder does not exist (checked before rendering), or the backend is unavailable.
     """
-    from .generate import RenderSession, RunError, make_backend
+    from .session import RenderSession, RunError, make_backend
 
     out = Path(out)
     if not out.parent.is_dir():

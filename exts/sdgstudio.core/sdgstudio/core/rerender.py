@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import ConfigError, config_from_dict
-from .generate import RunError, generate
+from .generate import generate
 from .manifest import DATASET_INFO_NAME, read_dataset_info, read_manifest, verify_entry
+from .session import RunError
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .files import fsync_dir, write_file_durably
-from .generate import RunError, RunSummary, _config_differences, generate
+from .generate import RunSummary, _config_differences, generate
 from .manifest import (
     DATASET_INFO_NAME,
     MANIFEST_NAME,
@@ -33,6 +33,7 @@ from .manifest import (
     verify_entry,
     write_dataset_info,
 )
+from .session import RunError
 
 SHARD_INFO_NAME = "shard.json"
 

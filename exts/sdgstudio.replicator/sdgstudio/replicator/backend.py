@@ -32,7 +32,7 @@ import omni.usd
 from pxr import Usd
 from sdgstudio.core.config import SDGConfig
 from sdgstudio.core.frame import FrameData
-from sdgstudio.core.generate import MotionStates, RunError
+from sdgstudio.core.session import MotionStates, RunError
 from sdgstudio.core.stage import build_stage
 
 from .normalize import DEFAULT_MOTION_VECTOR_UNITS, MOTION_VECTOR_UNITS, frame_from_payloads
@@ -151,7 +151,7 @@ class ReplicatorBackend:
     def _need_motion(motion: MotionStates | None) -> MotionStates:
         if motion is None:
             raise RunError("optical_flow with the replicator backend needs the neighbouring states of the frame "
-                           "(render through sdgstudio.core.generate.RenderSession, which passes them)")
+                           "(render through sdgstudio.core.session.RenderSession, which passes them)")
         return motion
 
     async def _motion_vectors_async(self, pose_other: Callable[[], None], pose_back: Callable[[], None]):

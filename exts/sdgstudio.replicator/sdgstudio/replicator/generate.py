@@ -22,18 +22,12 @@ from typing import TYPE_CHECKING
 from pxr import Usd
 from sdgstudio.core.config import SDGConfig
 from sdgstudio.core.frame import FrameData
-from sdgstudio.core.generate import (
-    RenderSession,
-    RunSummary,
-    check_output_folder,
-    dataset_info,
-    missing_frames,
-    start_writer,
-)
+from sdgstudio.core.generate import RunSummary, check_output_folder, dataset_info, missing_frames, start_writer
+from sdgstudio.core.session import RenderSession
 from sdgstudio.core.writer import DatasetWriter
 
 if TYPE_CHECKING:
-    from sdgstudio.core.controller import AsyncBackend
+    from sdgstudio.core.activities import AsyncBackend
     from sdgstudio.core.writer import WriterProgress
 
     from .backend import ReplicatorBackend
@@ -104,6 +98,6 @@ def preview_backend(config: SDGConfig) -> ReplicatorBackend:
 def async_backend() -> AsyncBackend:
     """What ``sdgstudio.core.controller.RunController(async_backends={"replicator": ...})`` takes: runs and previews
     through Replicator on Kit's loop."""
-    from sdgstudio.core.controller import AsyncBackend
+    from sdgstudio.core.activities import AsyncBackend
 
     return AsyncBackend(generate=generate_async, make_backend=preview_backend)

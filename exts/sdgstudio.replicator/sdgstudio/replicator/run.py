@@ -54,7 +54,8 @@ def parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Generate as ``args`` say, inside a started SimulationApp; returns the exit code."""
     from sdgstudio.core.config import ConfigError, load_config
-    from sdgstudio.core.generate import RunError, generate
+    from sdgstudio.core.generate import generate
+    from sdgstudio.core.session import RunError
     from sdgstudio.core.writer import WriterError
 
     try:

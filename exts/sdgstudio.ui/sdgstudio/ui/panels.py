@@ -12,8 +12,9 @@ from typing import Any
 import carb
 import omni.ui as ui
 import omni.usd
-from sdgstudio.core.controller import Outcome, Progress, RunController, RunState
+from sdgstudio.core.controller import RunController
 from sdgstudio.core.frame import FrameData
+from sdgstudio.core.progress import Outcome, Progress, RunState
 
 from .form import ERROR_STYLE, NOTE_STYLE, ROW_HEIGHT
 from .status import generate_status, preview_config, run_summary

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sdgstudio.core.config import SDGConfig
-from sdgstudio.core.controller import Outcome, Progress, RunState
+from sdgstudio.core.progress import Outcome, Progress, RunState
 
 
 def format_seconds(seconds: float | None) -> str:

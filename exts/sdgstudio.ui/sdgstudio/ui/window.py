@@ -25,8 +25,10 @@ import omni.usd
 import yaml
 from omni.kit.menu.utils import MenuHelperWindow
 from omni.kit.window.filepicker import FilePickerDialog
-from sdgstudio.core.controller import AsyncBackend, Progress, RunController
+from sdgstudio.core.activities import AsyncBackend
+from sdgstudio.core.controller import RunController
 from sdgstudio.core.extension import builtin_scene, extension_path, raster_device
+from sdgstudio.core.progress import Progress
 
 from .actions import open_with_os, report_builder
 from .form import NOTE_STYLE, ROW_HEIGHT, ConfigForm

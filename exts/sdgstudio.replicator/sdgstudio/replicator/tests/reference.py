@@ -53,8 +53,8 @@ async def raster_frames(config: SDGConfig, indices) -> list[FrameData]:
     """The raster backend's frames of ``config`` with every layer (the payloads need depth and instances), on its
     own in-memory stage, rendered off Kit's main thread."""
     from sdgstudio.core.frame import ANNOTATORS
-    from sdgstudio.core.generate import RenderSession
     from sdgstudio.core.raster import RasterBackend, RasterSettings
+    from sdgstudio.core.session import RenderSession
 
     config = config.model_copy(deep=True)
     config.annotators = [a for a in ANNOTATORS if a != "optical_flow"]

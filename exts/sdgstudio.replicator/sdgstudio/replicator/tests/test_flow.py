@@ -46,8 +46,8 @@ def moving_config():
 
 async def raster_reference(config) -> list:
     """The raster backend's frames of ``config`` (exact flow, both directions), off Kit's main thread."""
-    from sdgstudio.core.generate import RenderSession
     from sdgstudio.core.raster import RasterBackend, RasterSettings
+    from sdgstudio.core.session import RenderSession
 
     def render() -> list:
         session = RenderSession(config, RasterBackend(list(config.classes), RasterSettings(device=raster_device())))
@@ -131,7 +131,7 @@ class TestFlowFromMotionVectors(omni.kit.test.AsyncTestCase):
         import builtins
 
         from contract_standin import recorder
-        from sdgstudio.core.generate import RenderSession
+        from sdgstudio.core.session import RenderSession
         from sdgstudio.replicator.backend import ReplicatorBackend
 
         config = moving_config()

@@ -112,7 +112,7 @@ class TestGenerateWithReplicator(omni.kit.test.AsyncTestCase):
         summary = await generate_async(config, out, range(1))
         self.assertEqual(summary.frames_written, 1)
         self.assertEqual(sorted(read_dataset(out)[0]["entry"]["files"]), ["labels", "rgb"])
-        from sdgstudio.core.generate import RunError
+        from sdgstudio.core.session import RunError
 
         with self.assertRaises(RunError):
             await generate_async(config, out, range(1))

@@ -14,7 +14,7 @@ import omni.kit.app
 import omni.kit.test
 import omni.usd
 from sdgstudio.core.config import load_config
-from sdgstudio.core.controller import Outcome, RunState
+from sdgstudio.core.progress import Outcome, RunState
 from sdgstudio.core.sampler import sample_frame_params
 
 from .helpers import (

@@ -22,8 +22,8 @@ import omni.kit.app
 import omni.kit.test
 import omni.replicator.core as rep
 import omni.usd
-from sdgstudio.core.controller import Outcome, RunState
 from sdgstudio.core.extension import raster_device
+from sdgstudio.core.progress import Outcome, RunState
 from sdgstudio.core.writer import read_layer
 
 from .helpers import (
@@ -58,8 +58,8 @@ def worker_threads() -> set[threading.Thread]:
 async def raster_frames(config, indices, seed=None) -> list:
     """The raster backend's frames of ``config`` with every layer the payloads need, off Kit's main thread."""
     from sdgstudio.core.frame import ANNOTATORS
-    from sdgstudio.core.generate import RenderSession
     from sdgstudio.core.raster import RasterBackend, RasterSettings
+    from sdgstudio.core.session import RenderSession
 
     config = config.model_copy(deep=True)
     config.annotators = [a for a in ANNOTATORS if a != "optical_flow"]
