@@ -70,7 +70,8 @@ def occluded(items: wp.array(dtype=wp.int32), start: int, stop: int, own: int, o
     The pixel's own instance ``own`` is skipped when its triangle is on the hull (``own_hull``) and seen from
     outside. ``shape`` bit 2: the mesh is its local box ``[lo, hi]`` (else that box is padded and filters the BVH
     query)."""
-    inv = inverse_dir(ldir)
+    inv = wp.vec3(0.0)
+    have_inv = int(0)  # the inverse direction, computed on the first box test (most rays need none)
     for q in range(start, stop):
         k = items[q]
         if sign * reach[roff + k] < sign * level:
@@ -79,6 +80,9 @@ def occluded(items: wp.array(dtype=wp.int32), start: int, stop: int, own: int, o
             if own_hull != 0:
                 if wp.dot(n, p - centroid[k]) >= 0.0:
                     continue
+        if have_inv == 0:
+            inv = inverse_dir(ldir)
+            have_inv = 1
         if not ray_box_inv(o, inv, wlo[k], whi[k], maxd):
             continue
         m = w2l[k]
