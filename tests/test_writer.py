@@ -127,7 +127,7 @@ def test_labels_json_bytes_are_deterministic(tmp_path):
     write_frames(tmp_path / "b", [5])
     first = (tmp_path / "a" / "labels_000005.json").read_bytes()
     assert first == (tmp_path / "b" / "labels_000005.json").read_bytes()
-    assert first == json.dumps(make_frame(5).labels_json(), indent=1, sort_keys=True).encode()
+    assert first == json.dumps(make_frame(5).labels_json(), sort_keys=True, separators=(",", ":")).encode()
 
 
 @pytest.mark.skipif(encoders.deflate_backend() != "isal", reason="isal is not installed (stdlib zlib is deterministic)")
