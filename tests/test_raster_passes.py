@@ -185,7 +185,8 @@ def test_a_frame_does_not_depend_on_what_was_rendered_before(tabletop):
 
 
 def test_a_run_poses_the_next_frame_while_the_passes_run_and_gets_the_same_frames(tabletop):
-    """``RenderSession.frames`` overlaps frame k's passes (another thread) with posing and reading frame k+1."""
+    """``RenderSession.frames`` overlaps frame k's passes (other threads) with posing and reading frame k+1, and
+    with frame k-1's passes."""
     import threading
     import time
 
@@ -208,6 +209,8 @@ def test_a_run_poses_the_next_frame_while_the_passes_run_and_gets_the_same_frame
     run = list(session.frames([3, 4, 5]))
     assert [f.index for _, f in run] == [3, 4, 5]
     assert events.index(("prepare", 4)) < events.index(("passes end", 3))
+    started = {e[1]: k for k, e in enumerate(events) if e[0] == "passes start"}
+    assert started[4] < events.index(("passes end", 3))  # two frames' passes at once (frames_in_flight = 2)
     assert all(e[2].startswith("sdgstudio-passes") for e in events if e[0] == "passes start")
     backend.execute, backend.prepare = execute, prepare
     for params, frame in run:

@@ -9,6 +9,7 @@ by name), ``MotionStates`` (what a backend supplying flow poses) and ``RunError`
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,9 +38,9 @@ class RenderBackend(Protocol):
       ``RenderSession`` then keeps ``optical_flow`` in the annotators it asks for and passes
       ``motion=MotionStates`` to ``render`` / ``render_async`` so the backend can pose the neighbouring states;
       it does not render them itself (``RenderSession._add_motion`` is the path of backends without flow);
-    * ``prepare(...) -> job``, ``execute(job) -> FrameData`` and ``overlaps_frames = True``: ``render`` in two
-      halves, the first reading the stage, the second not (the raster backend on the CPU);
-      ``RenderSession.frames`` then overlaps them across frames.
+    * ``prepare(...) -> job``, ``execute(job) -> FrameData`` and ``frames_in_flight > 0``: ``render`` in two
+      halves, the first reading the stage, the second not and safe to run for several frames at once (the raster
+      backend on the CPU); ``RenderSession.frames`` then overlaps them across frames.
     """
 
     def render(
@@ -147,11 +148,13 @@ class RenderSession:
     def frames(self, frame_indices: Iterable[int], on_posed: Callable[[int], None] | None = None
                ) -> Iterator[tuple[FrameParams, FrameData]]:
         """``render`` of each index in order, as a generator. With a backend that renders in two halves
-        (``prepare``, ``execute``) the next frame is posed and read on this thread while the current frame's passes
-        run on another: the frames are the same, the CPU idles less. ``on_posed(k)`` is called while the stage
+        (``prepare``, ``execute``) the next frame is posed and read on this thread while up to
+        ``backend.frames_in_flight`` earlier frames' passes run on others: the frames are the same, the CPU idles
+        less. ``on_posed(k)`` is called while the stage
         holds frame k's state (``generate --save-stages``)."""
         # Flow renders neighbouring states on the stage; a backend may also say that overlapping does not pay.
-        if self.flow or not getattr(self.backend, "overlaps_frames", False):
+        depth = 0 if self.flow else int(getattr(self.backend, "frames_in_flight", 0))
+        if depth == 0:
             for index in frame_indices:
                 params, frame = self.render(index)
                 if on_posed is not None:
@@ -159,19 +162,20 @@ class RenderSession:
                 yield params, frame
             return
         resolution = tuple(self.config.camera.resolution)
-        with ThreadPoolExecutor(1, thread_name_prefix="sdgstudio-passes") as passes:
-            running = None
+        with ThreadPoolExecutor(depth, thread_name_prefix="sdgstudio-passes") as passes:
+            running: deque = deque()
             for index in frame_indices:
                 params = self.apply(index)
                 job = self.backend.prepare(self.stage, self.camera_path, resolution, self.render_annotators, index)
                 if on_posed is not None:
                     on_posed(index)
-                queued = (params, passes.submit(self.backend.execute, job))
-                if running is not None:
-                    yield running[0], self.finish_frame(running[0], running[1].result())
-                running = queued
-            if running is not None:
-                yield running[0], self.finish_frame(running[0], running[1].result())
+                running.append((params, passes.submit(self.backend.execute, job)))
+                if len(running) > depth:
+                    params, done = running.popleft()
+                    yield params, self.finish_frame(params, done.result())
+            while running:
+                params, done = running.popleft()
+                yield params, self.finish_frame(params, done.result())
 
     async def render_async(self, frame_index: int, seed: int | None = None) -> tuple[FrameParams, FrameData]:
         """``render`` through the backend's ``render_async`` (a backend that renders on Kit's loop)."""

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -86,17 +87,19 @@ class RasterBackend:
         self.shading = ShadingTables(self.device)
         self.shadow_tables = ShadowTables(self.device)
         self.readback = Readback(self.device)
+        self._labels_lock = threading.Lock()
         self.close()
         self.last_timings: dict[str, float] = {}  #: ms per stage of the last render
 
     @property
-    def overlaps_frames(self) -> bool:
-        """Whether ``RenderSession.frames`` should run ``execute`` on another thread while the next frame is
-        prepared: on the CPU the passes release the GIL for tens of ms, so the overlap keeps both cores busy
-        (bench/RESULTS.md: 19.2 -> 20.1-20.9 frames/s end to end on 2 cores). On CUDA it does not pay: ``prepare``'s
-        uploads from pageable memory wait for the stream the passes run on, and the two threads trade the GIL
-        every few launches (H100: 58 frames/s sequential, 38 overlapped)."""
-        return self.device.is_cpu
+    def frames_in_flight(self) -> int:
+        """How many frames' ``execute`` ``RenderSession.frames`` may run on other threads while it prepares the
+        next (0: one frame at a time). CPU: 2. The passes release the GIL for tens of ms, and a frame's serial
+        parts (setup, host syncs, labels) leave the band threads idle unless another frame's kernels fill them:
+        2-core VM, generate at 640x480, 18.6-19.3 frames/s with none, 20.5-22.2 with 2 (bench/RESULTS.md).
+        CUDA: 0. ``prepare``'s uploads from pageable memory wait for the stream the passes run on, and the threads
+        trade the GIL every few launches (H100: 58 frames/s one at a time, 38 overlapped)."""
+        return 2 if self.device.is_cpu else 0
 
     def close(self) -> None:
         """Drop cached meshes, textures and device buffers; stop listening to the last stage."""
@@ -182,7 +185,9 @@ class RasterBackend:
         tm["readback"], t = _lap(t)
         frame.unlabeled_pixel_count = int(px["counts"][0])
         frame.extra["unknown_classes"] = list(sc.unknown_classes)
-        frame.objects.extend(object_labels(sc, px["counts"], px["tight"], raster.unoccluded, self.label_geometry))
+        with self._labels_lock:  # the label geometry is cached across frames; frames may overlap
+            frame.objects.extend(object_labels(sc, px["counts"], px["tight"], raster.unoccluded,
+                                               self.label_geometry))
         tm["labels"], t = _lap(t)
         tm["total"] = sum(tm.values())
         self.last_timings = tm

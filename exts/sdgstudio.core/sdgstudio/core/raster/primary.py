@@ -315,7 +315,7 @@ class Raster:
 
 
 class PrimaryPass:
-    """Runs the kernels above for one frame; keeps image-sized buffers between frames of one resolution."""
+    """Runs the kernels above for one frame; several frames may run at once (every buffer is the frame's own)."""
 
     def __init__(self, device: wp.context.Device, threads: int = 1) -> None:
         self.device = device
@@ -323,9 +323,6 @@ class PrimaryPass:
         self.per = 256 if device.is_cpu else 1  #: elements per thread (see _launch)
         self.threads = max(1, threads) if device.is_cpu else 1
         self._pool = band_pool(self.threads)
-        self._size: tuple[int, int] | None = None
-        self._ray_key: tuple | None = None
-        self._ray_arrays: tuple[wp.array, wp.array] | None = None
 
     def _launch(self, kernel, count: int, args: list) -> None:
         """``kernel`` over ``count`` elements, ``per`` of them per thread (CPU: many, so that Warp's per-thread
@@ -341,31 +338,15 @@ class PrimaryPass:
         else:
             list(self._pool.map(lambda b: fn(b * H // B, (b + 1) * H // B), range(B)))
 
-    def _rays(self, W: int, H: int, fx: float, fy: float, cx: float, cy: float) -> tuple[wp.array, wp.array]:
-        """Ray slopes of the pixel columns and rows (the last camera's, kept: intrinsics rarely change)."""
-        key = (W, H, fx, fy, cx, cy)
-        if self._ray_key != key:
-            self._ray_arrays = tuple(wp.array(((np.arange(n) + 0.5 - c) / f).astype(np.float32), dtype=wp.float32,
-                                              device=self.device) for n, f, c in ((W, fx, cx), (H, fy, cy)))
-            self._ray_key = key
-        return self._ray_arrays
-
-    def _buffers(self, H: int, W: int) -> None:
-        if self._size == (H, W):
-            return
-        dev = self.device
-        self.zbuf = wp.empty((H, W), dtype=wp.uint64, device=dev)
-        self._size = (H, W)
-
     def run(self, geo: DeviceGeometry, cam: CameraInfo, l2w: np.ndarray, inst_obj: np.ndarray,
             n_objects: int, keep_cover: bool = False) -> Raster:
         """Closest hits and unoccluded coverage; ``keep_cover`` also returns each object's full silhouette."""
         dev, H, W = self.device, cam.height, cam.width
-        self._buffers(H, W)
         K, c2w = cam.K, cam.cam_to_world
         fx, fy, cx, cy, near, far = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), cam.near, cam.far
-        ray_x, ray_y = self._rays(W, H, fx, fy, cx, cy)
-        self.zbuf.fill_(int(EMPTY))
+        ray_x = wp.array(((np.arange(W) + 0.5 - cx) / fx).astype(np.float32), dtype=wp.float32, device=dev)
+        ray_y = wp.array(((np.arange(H) + 0.5 - cy) / fy).astype(np.float32), dtype=wp.float32, device=dev)
+        zbuf = wp.full((H, W), int(EMPTY), dtype=wp.uint64, device=dev)  # per frame: frames may overlap
         N = n_objects
         obj_arr = wp.array(inst_obj.astype(np.int32), dtype=wp.int32, device=dev)
         unocc = np.zeros(N, np.int64)
@@ -399,7 +380,7 @@ class PrimaryPass:
                     inputs = [item_tri, item_k, bbox, self.tile, vcam, geo.tris, geo.tri_inst, obj_arr, ray_x, ray_y,
                               near, far, int(p == 0), wp.array(rect, dtype=wp.vec4i, device=dev), cover]
                     self._bands(H, lambda r0, r1, inputs=inputs, n=n_items: self._launch(
-                        raster_kernel, n, [*inputs, r0, r1, self.zbuf]))
+                        raster_kernel, n, [*inputs, r0, r1, zbuf]))
                 if rows is not None and n_items:
                     acc = wp.zeros(max(N, 1), dtype=wp.int32, device=dev)
                     self._launch(count_cover_kernel, len(rows[0]), [
@@ -409,7 +390,7 @@ class PrimaryPass:
                     silhouettes.update(_unpack_cover(cover.numpy(), rect, lo, hi, H, W))
         else:
             planes, normals, e0, e1 = (wp.zeros(1, dtype=d, device=dev) for d in (wp.vec4, wp.vec3, wp.vec3, wp.vec3))
-        return Raster(self.zbuf, planes, normals, e0, e1, ray_x, ray_y, unocc, silhouettes)
+        return Raster(zbuf, planes, normals, e0, e1, ray_x, ray_y, unocc, silhouettes)
 
 
 def _unpack_cover(cover: np.ndarray, rect: np.ndarray, lo: np.ndarray, hi: np.ndarray, H: int, W: int

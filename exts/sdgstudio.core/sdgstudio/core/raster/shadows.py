@@ -71,7 +71,7 @@ def occluded(items: wp.array(dtype=wp.int32), start: int, stop: int, own: int, o
     outside. ``shape`` bit 2: the mesh is its local box ``[lo, hi]`` (else that box is padded and filters the BVH
     query)."""
     inv = wp.vec3(0.0)
-    have_inv = int(0)  # the inverse direction, computed on the first box test (most rays need none)
+    have_inv = wp.int32(0)  # the inverse direction, computed on the first box test (most rays need none)
     for q in range(start, stop):
         k = items[q]
         if sign * reach[roff + k] < sign * level:
