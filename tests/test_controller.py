@@ -56,7 +56,7 @@ def fake_generate(delay: float = 0.01, warnings=("a warning",)):
     """A stand-in for ``generate`` that honours should_stop/on_frame/on_progress without rendering."""
     calls = []
 
-    def run(config, out, indices, *, backend, device, resume, on_frame, should_stop, on_progress):
+    def run(config, out, indices, *, backend, device, resume, on_frame, should_stop, holding, on_progress):
         calls.append({"out": out, "indices": list(indices), "backend": backend, "resume": resume})
         for index in indices:
             if should_stop():

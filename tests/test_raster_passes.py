@@ -219,6 +219,26 @@ def test_a_run_poses_the_next_frame_while_the_passes_run_and_gets_the_same_frame
         _frames_equal(frame, again)
 
 
+def test_a_run_about_to_pause_writes_its_frames_in_flight_before_taking_the_next(tabletop):
+    """``holding`` (a pause or stop asked for): every frame in flight is yielded before the next index is taken,
+    so a paused run holds no rendered frame unwritten."""
+    session, yielded, pulled_after = _tabletop(tabletop), [], {}
+    hold = {"on": False}
+
+    def indices():
+        for k in range(8):
+            pulled_after[k] = list(yielded)
+            yield k
+
+    for _, frame in session.frames(indices(), holding=lambda: hold["on"]):
+        yielded.append(frame.index)
+        hold["on"] = frame.index >= 2  # from the third frame on, the caller is "pausing"
+    assert yielded == list(range(8))
+    assert pulled_after[4] == [0, 1]  # not holding yet: frames 2 and 3 were in flight when index 4 was taken
+    for k in range(5, 8):
+        assert pulled_after[k] == list(range(k)), (k, pulled_after[k])
+
+
 # ---------------------------------------------------------------- CUDA build
 @pytest.mark.parametrize("module", ["primary", "pixels", "labels"])
 def test_kernels_compile_for_cuda(module, tmp_path):

@@ -48,6 +48,7 @@ class Hooks:
 
     shared: WorkerReport  #: this activity's counters
     should_stop: Callable[[], bool]  #: asked in the worker thread before each frame: parks while paused
+    holding: Callable[[], bool]  #: True once a pause or stop is asked for (never blocks)
     before_frame: Callable[[], Awaitable[bool]]  #: the same, awaited on the loop before each frame
     poll: Callable[[], None]  #: on the loop's thread: publish the counters now
     device: str  #: Warp device of the raster backend
@@ -94,7 +95,8 @@ def generate_activity(hooks: Hooks, config: SDGConfig, out: Path, indices: list[
     def work() -> None:
         count_kept()
         ended(generate_fn(config, out, indices, backend=backend, device=hooks.device, resume=resume,
-                          on_frame=on_frame, should_stop=hooks.should_stop, on_progress=on_progress))
+                          on_frame=on_frame, should_stop=hooks.should_stop, holding=hooks.holding,
+                          on_progress=on_progress))
 
     def on_frame_on_loop(index: int, frame: FrameData) -> None:
         on_frame(index, frame)

@@ -234,8 +234,8 @@ class RunController:
     def _hooks(self) -> Hooks:
         """What an activity built now (after ``_begin``) may call: this activity's counters, the pause/stop checks
         (thread and loop), publishing."""
-        return Hooks(shared=self._shared, should_stop=self._should_stop, before_frame=self._before_frame,
-                     poll=self._poll, device=self._device)
+        return Hooks(shared=self._shared, should_stop=self._should_stop, holding=self._holding,
+                     before_frame=self._before_frame, poll=self._poll, device=self._device)
 
     async def _before_frame(self) -> bool:
         """Awaited on the loop before each frame of an ``AsyncBackend``: parks while paused (awaiting ticks, so the
@@ -250,6 +250,10 @@ class RunController:
             with shared.lock:
                 shared.parked = False
         return self._stop.is_set()
+
+    def _holding(self) -> bool:
+        """A pause or stop is asked for (the run then writes the frames it has in flight before parking)."""
+        return not self._running.is_set() or self._stop.is_set()
 
     def _should_stop(self) -> bool:
         """Asked by the worker before each frame: parks while paused, True once stopped."""

@@ -168,13 +168,16 @@ def generate(
     save_stages: bool = False,
     on_frame: Callable[[int, FrameData], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    holding: Callable[[], bool] | None = None,
     on_progress: Callable[[WriterProgress], None] | None = None,
 ) -> RunSummary:
     """Render ``frame_indices`` of ``config`` into ``out_dir``.
 
     ``out_dir`` must not already hold a dataset, unless ``resume``: then the frames its manifest lists are kept
     and only the missing ones are rendered (the config, seed and backend must be the ones it was made with).
-    ``should_stop`` is asked before each frame (a stop leaves a dataset ``resume`` continues).
+    ``should_stop`` is asked before each frame (a stop leaves a dataset ``resume`` continues); it may block (a
+    pause). ``holding`` (non-blocking) says the caller is about to pause or stop: the frames already in flight
+    (``RenderSession.frames``) are then written before ``should_stop`` is asked, so a paused run holds none.
     ``on_frame`` is called after each frame is queued (this thread); ``on_progress`` with the writer's
     ``WriterProgress`` as frames are listed (a writer thread: keep it short, marshal to the UI).
 
@@ -211,7 +214,7 @@ def generate(
             (out / "stages").mkdir(exist_ok=True)
             session.save_stage(out / "stages" / f"frame_{index:06d}.usda")
 
-        for params, frame in session.frames(wanted(), on_posed=save_stage if save_stages else None):
+        for params, frame in session.frames(wanted(), on_posed=save_stage if save_stages else None, holding=holding):
             index = frame.index
             writer.submit(frame, session.manifest_record(params, index))
             summary.add_frame(params, frame)

@@ -145,14 +145,14 @@ class RenderSession:
         )
         return params, self.finish_frame(params, frame)
 
-    def frames(self, frame_indices: Iterable[int], on_posed: Callable[[int], None] | None = None
-               ) -> Iterator[tuple[FrameParams, FrameData]]:
+    def frames(self, frame_indices: Iterable[int], on_posed: Callable[[int], None] | None = None,
+               holding: Callable[[], bool] | None = None) -> Iterator[tuple[FrameParams, FrameData]]:
         """``render`` of each index in order, as a generator. With a backend that renders in two halves
         (``prepare``, ``execute``) the next frame is posed and read on this thread while up to
         ``backend.frames_in_flight`` earlier frames' passes run on others: the frames are the same, the CPU idles
-        less. ``on_posed(k)`` is called while the stage
-        holds frame k's state (``generate --save-stages``)."""
-        # Flow renders neighbouring states on the stage; a backend may also say that overlapping does not pay.
+        less. ``on_posed(k)`` is called while the stage holds frame k's state (``generate --save-stages``). While
+        ``holding()`` is True (a caller about to pause or stop) the frames in flight are yielded before the next
+        index is taken from ``frame_indices``, which may then block or end."""
         depth = 0 if self.flow else int(getattr(self.backend, "frames_in_flight", 0))
         if depth == 0:
             for index in frame_indices:
@@ -162,17 +162,21 @@ class RenderSession:
                 yield params, frame
             return
         resolution = tuple(self.config.camera.resolution)
+        indices = iter(frame_indices)
         with ThreadPoolExecutor(depth, thread_name_prefix="sdgstudio-passes") as passes:
             running: deque = deque()
-            for index in frame_indices:
+            while True:
+                while running and (len(running) > depth or (holding is not None and holding())):
+                    params, done = running.popleft()
+                    yield params, self.finish_frame(params, done.result())
+                index = next(indices, None)
+                if index is None:
+                    break
                 params = self.apply(index)
                 job = self.backend.prepare(self.stage, self.camera_path, resolution, self.render_annotators, index)
                 if on_posed is not None:
                     on_posed(index)
                 running.append((params, passes.submit(self.backend.execute, job)))
-                if len(running) > depth:
-                    params, done = running.popleft()
-                    yield params, self.finish_frame(params, done.result())
             while running:
                 params, done = running.popleft()
                 yield params, self.finish_frame(params, done.result())
