@@ -239,6 +239,22 @@ def test_a_run_about_to_pause_writes_its_frames_in_flight_before_taking_the_next
         assert pulled_after[k] == list(range(k)), (k, pulled_after[k])
 
 
+def test_a_frame_that_fails_to_pose_or_read_still_lets_the_frames_before_it_out(tabletop):
+    session, yielded = _tabletop(tabletop), []
+    prepare = session.backend.prepare
+
+    def failing_prepare(*args):
+        if args[-1] == 4:
+            raise ValueError("camera_path '/World/Camera' is not a UsdGeom.Camera")
+        return prepare(*args)
+
+    session.backend.prepare = failing_prepare
+    with pytest.raises(ValueError, match="not a UsdGeom.Camera"):
+        for _, frame in session.frames(range(8)):
+            yielded.append(frame.index)
+    assert yielded == [0, 1, 2, 3]  # 2 and 3 were in flight when frame 4 failed
+
+
 # ---------------------------------------------------------------- CUDA build
 @pytest.mark.parametrize("module", ["primary", "pixels", "labels"])
 def test_kernels_compile_for_cuda(module, tmp_path):

@@ -169,13 +169,20 @@ class RenderSession:
                 while running and (len(running) > depth or (holding is not None and holding())):
                     params, done = running.popleft()
                     yield params, self.finish_frame(params, done.result())
-                index = next(indices, None)
-                if index is None:
-                    break
-                params = self.apply(index)
-                job = self.backend.prepare(self.stage, self.camera_path, resolution, self.render_annotators, index)
-                if on_posed is not None:
-                    on_posed(index)
+                try:
+                    index = next(indices, None)
+                    if index is None:
+                        break
+                    params = self.apply(index)
+                    job = self.backend.prepare(self.stage, self.camera_path, resolution, self.render_annotators,
+                                               index)
+                    if on_posed is not None:
+                        on_posed(index)
+                except BaseException:  # the frames already rendering are still good: hand them out first
+                    while running:
+                        params, done = running.popleft()
+                        yield params, self.finish_frame(params, done.result())
+                    raise
                 running.append((params, passes.submit(self.backend.execute, job)))
             while running:
                 params, done = running.popleft()
