@@ -16,7 +16,7 @@ from sdgstudio.core.generate import generate
 from sdgstudio.core.progress import Outcome, Progress, RunState, one_line
 from sdgstudio.core.session import RunError
 
-FRAMES = 6
+FRAMES = 24  # enough that a stop lands mid-run although frames take milliseconds and overlap
 
 
 @pytest.fixture(scope="module")

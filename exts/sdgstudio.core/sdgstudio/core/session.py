@@ -163,12 +163,17 @@ class RenderSession:
             return
         resolution = tuple(self.config.camera.resolution)
         indices = iter(frame_indices)
+        running: deque = deque()  # (params, future of execute), in frame order
+
+        def hand_out(everything: bool = False) -> Iterator[tuple[FrameParams, FrameData]]:
+            """The oldest frames: beyond ``depth`` in flight, or all of them (asked, or while ``holding()``)."""
+            while running and (everything or len(running) > depth or (holding is not None and holding())):
+                params, done = running.popleft()
+                yield params, self.finish_frame(params, done.result())
+
         with ThreadPoolExecutor(depth, thread_name_prefix="sdgstudio-passes") as passes:
-            running: deque = deque()
             while True:
-                while running and (len(running) > depth or (holding is not None and holding())):
-                    params, done = running.popleft()
-                    yield params, self.finish_frame(params, done.result())
+                yield from hand_out()
                 try:
                     index = next(indices, None)
                     if index is None:
@@ -179,14 +184,10 @@ class RenderSession:
                     if on_posed is not None:
                         on_posed(index)
                 except BaseException:  # the frames already rendering are still good: hand them out first
-                    while running:
-                        params, done = running.popleft()
-                        yield params, self.finish_frame(params, done.result())
+                    yield from hand_out(everything=True)
                     raise
                 running.append((params, passes.submit(self.backend.execute, job)))
-            while running:
-                params, done = running.popleft()
-                yield params, self.finish_frame(params, done.result())
+            yield from hand_out(everything=True)
 
     async def render_async(self, frame_index: int, seed: int | None = None) -> tuple[FrameParams, FrameData]:
         """``render`` through the backend's ``render_async`` (a backend that renders on Kit's loop)."""
