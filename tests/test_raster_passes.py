@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import warp as wp
 from pxr import Gf, UsdGeom, UsdLux
-from sdgstudio.core.raster import RasterBackend, RasterSettings, geometry, primary, shadows
+from sdgstudio.core.raster import RasterBackend, RasterSettings, coverage, geometry, shadows
 from sdgstudio.core.raster.shapes import hull_triangles, is_convex
 from sdgstudio.core.session import RenderSession
 from test_raster import ALL, CLASSES, add_camera, add_cube, label, new_stage
@@ -172,7 +172,7 @@ def test_results_do_not_depend_on_threads_or_coverage_passes(monkeypatch, tablet
     one = _tabletop(tabletop, threads=1).render(2)[1]
     _frames_equal(one, _tabletop(tabletop, threads=2).render(2)[1])
     _frames_equal(one, _tabletop(tabletop, threads=3).render(2)[1])
-    monkeypatch.setattr(primary, "COVER_BUDGET", 64)  # one object per coverage pass
+    monkeypatch.setattr(coverage, "COVER_BUDGET", 64)  # one object per coverage pass
     _frames_equal(one, _tabletop(tabletop, threads=2).render(2)[1])
 
 

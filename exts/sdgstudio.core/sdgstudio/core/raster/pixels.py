@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import warp as wp
 
-from .primary import band_pool
+from .bands import band_pool
 from .shading import SPEC_TABLE, sample_texture, srgb_u8
 from .shadows import light_cell, occluded
 

@@ -19,13 +19,13 @@ a byte mask over the object's screen rectangle during the same pass and summed p
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import warp as wp
 
+from .bands import band_pool
+from .coverage import cover_passes, unpack_cover
 from .geometry import DeviceGeometry
 from .scene import CameraInfo
 
@@ -34,22 +34,6 @@ wp.set_module_options({"fuse_fp": False, "enable_backward": False})
 EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
 _BIG = 1.0e30
 _MARGIN = 0.01  #: pixels added around each projected triangle's box (triangles smaller than a pixel often get none)
-COVER_BUDGET = 1 << 26  #: bytes of unoccluded-coverage mask per pass (more objects -> more passes)
-
-
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def band_pool(threads: int) -> ThreadPoolExecutor | None:
-    """The process-wide pool that runs row bands of CPU kernels (Warp releases the GIL while a kernel runs); one
-    per thread count, shared by every backend."""
-    if threads <= 1:
-        return None
-    with _POOLS_LOCK:
-        if threads not in _POOLS:
-            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="raster-band")
-        return _POOLS[threads]
 
 
 @wp.func_native("union { float f; uint32_t u; } c; c.f = x; return c.u;")
@@ -372,7 +356,7 @@ class PrimaryPass:
             item_tri = wp.empty(max(n_items, 1), dtype=wp.int32, device=dev)
             item_k = wp.empty(max(n_items, 1), dtype=wp.int32, device=dev)
             self._launch(fill_items_kernel, T, [ntiles, ends, item_tri, item_k])
-            passes = _cover_passes(lo, hi)
+            passes = cover_passes(lo, hi)
             for p, (rect, rows) in enumerate(passes or [(np.full((max(N, 1), 4), -1, np.int32), None)]):
                 size = int(rect[:, 3].max(initial=-1) + 1) if rows is None else int(rows[3])
                 cover = wp.zeros(max(size, 1), dtype=wp.uint8, device=dev)
@@ -387,48 +371,7 @@ class PrimaryPass:
                         cover, *(wp.array(r, dtype=wp.int32, device=dev) for r in rows[:3]), acc])
                     unocc += acc.numpy()[:N]
                 if silhouettes is not None and rows is not None and n_items:
-                    silhouettes.update(_unpack_cover(cover.numpy(), rect, lo, hi, H, W))
+                    silhouettes.update(unpack_cover(cover.numpy(), rect, lo, hi, H, W))
         else:
             planes, normals, e0, e1 = (wp.zeros(1, dtype=d, device=dev) for d in (wp.vec4, wp.vec3, wp.vec3, wp.vec3))
         return Raster(zbuf, planes, normals, e0, e1, ray_x, ray_y, unocc, silhouettes)
-
-
-def _unpack_cover(cover: np.ndarray, rect: np.ndarray, lo: np.ndarray, hi: np.ndarray, H: int, W: int
-                  ) -> dict[int, np.ndarray]:
-    """One pass's coverage buffer as full-image masks: ``rect[obj] = (x0, y0, width, offset)`` (-1: not here)."""
-    masks = {}
-    for obj in np.nonzero(rect[:, 3] >= 0)[0]:
-        x0, y0, w, off = (int(v) for v in rect[obj])
-        h = int(hi[obj, 1] - lo[obj, 1] + 1)
-        mask = np.zeros((H, W), bool)
-        mask[y0:y0 + h, x0:x0 + w] = cover[off:off + w * h].reshape(h, w) != 0
-        masks[int(obj)] = mask
-    return masks
-
-
-def _cover_passes(lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, tuple]]:
-    """Coverage-mask layout per pass: ``rect[obj] = (x0, y0, width, offset)`` (offset -1: not in that pass) and
-    the row table (row object, row start, row length, mask size) of the count kernel; objects in index order,
-    ``COVER_BUDGET`` bytes per pass."""
-    N = len(lo)
-    w, h = hi[:, 0] - lo[:, 0] + 1, hi[:, 1] - lo[:, 1] + 1
-    seen = (w > 0) & (h > 0) & (lo[:, 0] < (1 << 30))
-    area = np.where(seen, w * h, 0).astype(np.int64)
-    passes, start = [], 0
-    while start < N:
-        csum = np.cumsum(area[start:])
-        stop = start + max(1, int(np.searchsorted(csum, COVER_BUDGET, side="right")))
-        rect = np.full((N, 4), -1, np.int64)
-        sel = np.arange(start, stop)
-        sel = sel[seen[sel]]
-        off = np.concatenate([[0], np.cumsum(area[sel])])
-        rect[sel, 0], rect[sel, 1], rect[sel, 2], rect[sel, 3] = lo[sel, 0], lo[sel, 1], w[sel], off[:-1]
-        row_obj = np.repeat(sel, h[sel]).astype(np.int32)
-        first = np.repeat(off[:-1], h[sel])
-        row_in = np.arange(len(row_obj)) - np.repeat(np.cumsum(h[sel]) - h[sel], h[sel])
-        rows = (row_obj, (first + row_in * np.repeat(w[sel], h[sel])).astype(np.int32),
-                np.repeat(w[sel], h[sel]).astype(np.int32), int(off[-1]))
-        if len(sel):
-            passes.append((rect.astype(np.int32), rows))
-        start = stop
-    return passes
