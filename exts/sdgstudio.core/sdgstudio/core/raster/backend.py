@@ -96,7 +96,7 @@ class RasterBackend:
         """How many frames' ``execute`` ``RenderSession.frames`` may run on other threads while it prepares the
         next (0: one frame at a time). CPU: 2. The passes release the GIL for tens of ms, and a frame's serial
         parts (setup, host syncs, labels) leave the band threads idle unless another frame's kernels fill them:
-        2-core VM, generate at 640x480, 18.6-19.3 frames/s with none, 20.5-22.2 with 2 (bench/RESULTS.md).
+        2-core VM, generate at 640x480: 18.6-19.3 frames/s with 1 in flight, 20.5-22.2 with 2 (bench/RESULTS.md).
         CUDA: 0. ``prepare``'s uploads from pageable memory wait for the stream the passes run on, and the threads
         trade the GIL every few launches (H100: 58 frames/s one at a time, 38 overlapped)."""
         return 2 if self.device.is_cpu else 0
@@ -162,7 +162,8 @@ class RasterBackend:
 
     def execute(self, job: PreparedFrame) -> FrameData:
         """The second half of :meth:`render`: the image passes and labels of a prepared frame (no stage access).
-        One frame at a time: the passes keep image-sized buffers."""
+        On the CPU several frames may run at once (every image buffer is the frame's own; labels take a lock); on
+        CUDA one at a time (the readback staging buffers are shared)."""
         tm, t = dict(job.timings), time.perf_counter()
         sc, cam, geo, dev, annotators = job.scene, job.scene.camera, job.geometry, self.device, job.annotators
         raster = self.primary.run(geo, cam, job.l2w, job.inst_obj, len(sc.objects))

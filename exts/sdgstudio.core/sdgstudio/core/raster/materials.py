@@ -67,7 +67,7 @@ class MaterialReader:
     def __init__(self) -> None:
         self.textures = Cache()
         self.frame_materials: list[Material] = [Material()]
-        self._by_path: dict[str, int] = {}
+        self._by_path: dict[Sdf.Path, int] = {}
         self._bound: dict[Sdf.Path, UsdShade.Material | None] = {}  #: gprim -> bound material
         self._values: dict[Sdf.Path, Material] = {}  #: material -> its inputs
 
