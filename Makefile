@@ -24,8 +24,9 @@ demo: install
 ## test: every test tier
 test: test-py test-kit
 
-# pytest runs without make's environment: MAKEFLAGS hands children make's jobserver file descriptors, and under
-# CI (no stdin) that broke the tests that start Ray and SIGKILL subprocesses (pytest exited 1 mid-run).
+# pytest runs without make's environment (MAKEFLAGS hands children make's jobserver file descriptors). It was
+# added when pytest died mid-run in tests/test_launch.py under CI; the cause found later was a Ray driver abort
+# on cancelling a task that had just finished (fixed in launch.py). Kept: children need no jobserver.
 test-py: install check-chromium
 	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(BIN)/python -m pytest
 
