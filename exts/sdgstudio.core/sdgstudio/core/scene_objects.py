@@ -53,14 +53,13 @@ class StageLayout:
         if not hidden:
             return self.everything
 
-        def shown(prim: Usd.Prim) -> bool:
-            return not any(p in hidden for p in prim.GetPath().GetPrefixes())
+        def shown(path: Sdf.Path) -> bool:  # visibility is inherited: hidden when any ancestor-or-self is
+            return not any(p in hidden for p in path.GetPrefixes())
 
-        out = StageObjects({}, {}, [lt for lt in self.everything.lights if shown(lt)])
-        out.labelled = {path: cls for path, cls in self.everything.labelled.items()
-                        if not any(p in hidden for p in Sdf.Path(path).GetPrefixes())}
+        out = StageObjects({}, {}, [lt for lt in self.everything.lights if shown(lt.GetPath())])
+        out.labelled = {path: cls for path, cls in self.everything.labelled.items() if shown(Sdf.Path(path))}
         for path, group in self.everything.groups.items():
-            gprims = [g for g in group.gprims if shown(g)]
+            gprims = [g for g in group.gprims if shown(g.GetPath())]
             if gprims:
                 out.groups[path] = GprimGroup(group.root, group.semantic_class, gprims)
         return out

@@ -87,5 +87,5 @@ class StageChanges:
 
 
 def _in_prototype(path: Sdf.Path) -> bool:
-    return path.pathElementCount > 0 and path.GetPrefixes()[0].name.startswith("__Prototype")
+    return path.pathString.startswith("/__Prototype")  # USD names instance prototypes /__Prototype_<n>
 
