@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from sdgstudio.core.config import config_from_dict, config_to_dict
+from runs import digests, manifest, small_config, until
 from sdgstudio.core.controller import RunController
 from sdgstudio.core.generate import generate
 from sdgstudio.core.progress import Outcome, Progress, RunState, one_line
@@ -21,12 +21,7 @@ FRAMES = 24  # enough that a stop lands mid-run although frames take millisecond
 
 @pytest.fixture(scope="module")
 def small(tabletop):
-    """The built-in scene with one prop at 64x48 pixels: a frame renders in milliseconds."""
-    data = config_to_dict(tabletop)
-    data["props"] = data["props"][:1]
-    data["camera"]["resolution"] = [64, 48]
-    data["output"]["frames"] = FRAMES
-    return config_from_dict(data)
+    return small_config(tabletop, FRAMES)
 
 
 @pytest.fixture(scope="module")
@@ -34,22 +29,6 @@ def reference(small, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reference") / "ds"
     generate(small, out, range(FRAMES))
     return out
-
-
-def manifest(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
-
-
-def digests(folder: Path) -> list[dict]:
-    return [e["sha256"] for e in manifest(folder)]
-
-
-async def until(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.005)
 
 
 def fake_generate(delay: float = 0.01, warnings=("a warning",)):

@@ -12,8 +12,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from runs import digests, manifest, small_config, until
 from sdgstudio.core.activities import AsyncBackend
-from sdgstudio.core.config import config_from_dict, config_to_dict
 from sdgstudio.core.controller import RunController
 from sdgstudio.core.generate import generate
 from sdgstudio.core.manifest import lock_holder
@@ -26,11 +26,7 @@ FRAMES = 6
 
 @pytest.fixture(scope="module")
 def small(tabletop):
-    data = config_to_dict(tabletop)
-    data["props"] = data["props"][:1]
-    data["camera"]["resolution"] = [64, 48]
-    data["output"]["frames"] = FRAMES
-    return config_from_dict(data)
+    return small_config(tabletop, FRAMES)
 
 
 @pytest.fixture(scope="module")
@@ -38,23 +34,6 @@ def reference(small, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reference") / "ds"
     generate(small, out, range(FRAMES))
     return out
-
-
-def manifest(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
-
-
-def digests(folder: Path) -> list[str]:
-    return [e["sha256"] for e in manifest(folder)]
-
-
-async def until(predicate, timeout: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.005)
 
 
 class LoopRaster:

@@ -17,23 +17,12 @@ from pathlib import Path
 
 import pytest
 from sdgstudio.core.cli import main
-from sdgstudio.core.config import load_config, save_config
 from sdgstudio.core.manifest import LOCK_NAME, read_manifest, verify_entry
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 80  # the reference run; tests write a prefix of it
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "exts" / "sdgstudio.core"),
                                                     os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-
-
-@pytest.fixture(scope="module")
-def tiny_scene(tmp_path_factory, tabletop_path) -> Path:
-    """The built-in scene at 64x48: a frame renders and writes in a few tens of milliseconds."""
-    config = load_config(tabletop_path)
-    config.camera.resolution = (64, 48)
-    path = tmp_path_factory.mktemp("cfg") / "tiny.toml"
-    save_config(config, path)
-    return path
 
 
 @pytest.fixture(scope="module")

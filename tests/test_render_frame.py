@@ -10,20 +10,11 @@ from pathlib import Path
 
 import pytest
 from sdgstudio.core.cli import main
-from sdgstudio.core.config import load_config, save_config
+from sdgstudio.core.config import load_config
 from sdgstudio.core.generate import generate
 from sdgstudio.core.writer import WriterProgress
 
 FRAMES = 3
-
-
-@pytest.fixture(scope="module")
-def tiny_scene(tmp_path_factory, tabletop_path) -> Path:
-    config = load_config(tabletop_path)
-    config.camera.resolution = (64, 48)
-    path = tmp_path_factory.mktemp("cfg") / "tiny.toml"
-    save_config(config, path)
-    return path
 
 
 @pytest.fixture(scope="module")

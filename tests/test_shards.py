@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sdgstudio.core.cli import main
-from sdgstudio.core.config import load_config, save_config
+from sdgstudio.core.config import load_config
 from sdgstudio.core.generate import generate
 from sdgstudio.core.session import RunError
 from sdgstudio.core.shards import MergeError, merge_shards, parse_shard, shard_frames
@@ -42,30 +42,21 @@ def test_shard_ranges_are_fixed():
 
 
 @pytest.fixture(scope="module")
-def scene(tmp_path_factory, tabletop_path) -> Path:
-    config = load_config(tabletop_path)
-    config.camera.resolution = (64, 48)
-    path = tmp_path_factory.mktemp("cfg") / "small.toml"
-    save_config(config, path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def single(scene, tmp_path_factory) -> Path:
+def single(tiny_scene, tmp_path_factory) -> Path:
     """The reference: one process renders every frame."""
     out = tmp_path_factory.mktemp("single") / "full"
-    generate(load_config(scene), out, range(FRAMES))
+    generate(load_config(tiny_scene), out, range(FRAMES))
     return out
 
 
 @pytest.fixture(scope="module")
-def shards(scene, tmp_path_factory) -> list[Path]:
+def shards(tiny_scene, tmp_path_factory) -> list[Path]:
     """Four shards through the CLI, as four machines would run them."""
     root = tmp_path_factory.mktemp("shards")
     folders = []
     for i in range(4):
         folders.append(root / f"s{i}")
-        argv = ["generate", "--config", str(scene), "--frames", str(FRAMES), "--shard", f"{i}/4", "--out", str(folders[-1])]
+        argv = ["generate", "--config", str(tiny_scene), "--frames", str(FRAMES), "--shard", f"{i}/4", "--out", str(folders[-1])]
         assert main([*argv, "--quiet"]) == 0
     return folders
 
@@ -96,9 +87,9 @@ def _merge_error(capsys, out: Path, *folders: Path) -> str:
     return err[0]
 
 
-def test_merge_refuses_other_seed_backend_or_config(shards, scene, tmp_path, capsys):
+def test_merge_refuses_other_seed_backend_or_config(shards, tiny_scene, tmp_path, capsys):
     other = tmp_path / "other_seed"
-    assert main(["generate", "--config", str(scene), "--frames", str(FRAMES), "--shard", "3/4", "--seed", "7",
+    assert main(["generate", "--config", str(tiny_scene), "--frames", str(FRAMES), "--shard", "3/4", "--seed", "7",
                  "--out", str(other), "--quiet"]) == 0
     assert "seed" in _merge_error(capsys, tmp_path / "m1", *shards[:3], other)
     info = json.loads((shards[3] / "dataset.json").read_text())
@@ -117,13 +108,13 @@ def test_merge_refuses_overlapping_missing_and_repeated_shards(shards, single, t
     assert "twice" in _merge_error(capsys, tmp_path / "m3", *shards, shards[0])
 
 
-def test_merge_refuses_a_damaged_file_and_an_unfinished_shard(shards, scene, tmp_path, capsys):
+def test_merge_refuses_a_damaged_file_and_an_unfinished_shard(shards, tiny_scene, tmp_path, capsys):
     damaged = tmp_path / "damaged"
     shutil.copytree(shards[2], damaged)
     (damaged / "labels_000007.json").write_text("{}")
     assert "labels_000007.json does not match its sha256" in _merge_error(capsys, tmp_path / "m1", *shards[:2], damaged, shards[3])
     unfinished = tmp_path / "unfinished"
-    generate(load_config(scene), unfinished, [8])  # shard 3/4 stopped after one of its two frames
+    generate(load_config(tiny_scene), unfinished, [8])  # shard 3/4 stopped after one of its two frames
     assert "frames 9 of 10 are in no shard" in _merge_error(capsys, tmp_path / "m2", *shards[:3], unfinished)
 
 
@@ -136,15 +127,15 @@ def test_merge_refuses_an_occupied_output_and_runs_again_after_an_interrupted_me
     assert digests(out) == digests(single)
 
 
-def test_resuming_a_shard_keeps_its_frames_and_refuses_another_shard(scene, shards, tmp_path):
+def test_resuming_a_shard_keeps_its_frames_and_refuses_another_shard(tiny_scene, shards, tmp_path):
     from sdgstudio.core.shards import generate_shard
 
     folder = tmp_path / "s1"
     shutil.copytree(shards[1], folder)
-    summary = generate_shard(load_config(scene), folder, FRAMES, 1, 4, resume=True)
+    summary = generate_shard(load_config(tiny_scene), folder, FRAMES, 1, 4, resume=True)
     assert summary.frames_written == 0 and digests(folder) == digests(shards[1])
     with pytest.raises(RunError, match="holds shard 1/4 of 10 frames, not 2/4"):
-        generate_shard(load_config(scene), folder, FRAMES, 2, 4, resume=True)
+        generate_shard(load_config(tiny_scene), folder, FRAMES, 2, 4, resume=True)
     with pytest.raises(MergeError, match="no dataset.json"):
         merge_shards(tmp_path / "m", [tmp_path])
 
@@ -167,10 +158,10 @@ def test_documented_kubernetes_jobs_parse_and_use_the_completion_index_as_the_sh
     assert "merge /data/datasets/bins /data/datasets/bins.shards/*" in merge_job["spec"]["template"]["spec"]["containers"][0]["command"][-1]
 
 
-def test_merge_writes_the_configs_exports_and_the_report(scene, tmp_path, capsys):
+def test_merge_writes_the_configs_exports_and_the_report(tiny_scene, tmp_path, capsys):
     """With output.formats set, the merged folder's exports equal those a single run streams; --report adds
     the report of the merged dataset."""
-    config = load_config(scene)
+    config = load_config(tiny_scene)
     config.output.formats = ["coco", "yolo"]
     single_out, shard_dirs = tmp_path / "single", [tmp_path / "a", tmp_path / "b"]
     generate(config, single_out, range(4))
