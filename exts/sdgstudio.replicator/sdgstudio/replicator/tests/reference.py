@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
+import omni.kit.app
+import omni.kit.test
 import omni.replicator.core as rep
+import omni.usd
 from sdgstudio.core.config import SDGConfig, load_config
 from sdgstudio.core.extension import builtin_scene, raster_device
 from sdgstudio.core.frame import FrameData
@@ -47,6 +52,21 @@ def small_config() -> SDGConfig:
 def standin_helpers():
     """The Replicator stand-in's test-only helpers (``queue_payloads``...); None under a real Replicator."""
     return sys.modules.get("omni.replicator.core._behaviour") if STANDIN else None
+
+
+class LiveStageTestCase(omni.kit.test.AsyncTestCase):
+    """Each test starts on a new stage with a temp folder (``self._tmp``); payloads it queued are dropped after."""
+
+    async def setUp(self):
+        self._tmp = Path(tempfile.mkdtemp(prefix=f"sdgstudio-{type(self).__name__}-"))
+        await omni.usd.get_context().new_stage_async()
+        await omni.kit.app.get_app().next_update_async()
+
+    async def tearDown(self):
+        helpers = standin_helpers()
+        if helpers is not None:
+            helpers.clear_payloads()
+        shutil.rmtree(self._tmp, ignore_errors=True)
 
 
 async def raster_frames(config: SDGConfig, indices) -> list[FrameData]:

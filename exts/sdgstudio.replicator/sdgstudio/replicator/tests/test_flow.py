@@ -11,9 +11,6 @@ pixels both call valid - the check that settles the units and direction docs/seq
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import omni.kit.app
@@ -24,7 +21,7 @@ from sdgstudio.core.extension import raster_device
 from sdgstudio.core.sampler import sample_frame_params
 from sdgstudio.replicator.generate import generate_async
 
-from .reference import STANDIN, read_dataset, small_config, standin_helpers
+from .reference import STANDIN, LiveStageTestCase, read_dataset, small_config, standin_helpers
 
 __all__ = ["TestFlowFromMotionVectors"]
 
@@ -70,18 +67,7 @@ def queue_flow_payloads(config, frames: list) -> None:
     standin_helpers().queue_payloads(queue)
 
 
-class TestFlowFromMotionVectors(omni.kit.test.AsyncTestCase):
-    async def setUp(self):
-        self._tmp = Path(tempfile.mkdtemp(prefix="sdgstudio-replicator-flow-"))
-        await omni.usd.get_context().new_stage_async()
-        await omni.kit.app.get_app().next_update_async()
-
-    async def tearDown(self):
-        helpers = standin_helpers()
-        if helpers is not None:
-            helpers.clear_payloads()
-        shutil.rmtree(self._tmp, ignore_errors=True)
-
+class TestFlowFromMotionVectors(LiveStageTestCase):
     async def test_flow_and_velocities_of_a_sequence_through_replicator(self):
         config = moving_config()
         reference = await raster_reference(config)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 import omni.kit.app
 import omni.kit.test
 import omni.replicator.core as rep
@@ -15,6 +11,7 @@ from sdgstudio.replicator.generate import generate_async
 from .reference import (
     RESOLUTION,
     STANDIN,
+    LiveStageTestCase,
     check_against_raster,
     check_consistent,
     queue_reference_payloads,
@@ -62,18 +59,7 @@ def recorded_calls(recorder, render_product) -> list[tuple]:
     return out
 
 
-class TestGenerateWithReplicator(omni.kit.test.AsyncTestCase):
-    async def setUp(self):
-        self._tmp = Path(tempfile.mkdtemp(prefix="sdgstudio-replicator-test-"))
-        await omni.usd.get_context().new_stage_async()
-        await omni.kit.app.get_app().next_update_async()
-
-    async def tearDown(self):
-        helpers = standin_helpers()
-        if helpers is not None:
-            helpers.clear_payloads()
-        shutil.rmtree(self._tmp, ignore_errors=True)
-
+class TestGenerateWithReplicator(LiveStageTestCase):
     async def test_three_frames_on_the_live_stage(self):
         config = small_config()
         reference = await raster_frames(config, FRAMES)

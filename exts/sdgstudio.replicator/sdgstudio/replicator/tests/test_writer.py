@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
-import omni.kit.app
-import omni.kit.test
 import omni.replicator.core as rep
-import omni.usd
 from sdgstudio.core.config import save_config
 from sdgstudio.core.sampler import sample_frame_params
 from sdgstudio.core.stage import apply_frame_params
@@ -18,13 +11,13 @@ from sdgstudio.replicator.backend import build_on_live_stage
 from .reference import (
     RESOLUTION,
     STANDIN,
+    LiveStageTestCase,
     check_against_raster,
     check_consistent,
     queue_reference_payloads,
     raster_frames,
     read_dataset,
     small_config,
-    standin_helpers,
 )
 
 __all__ = ["TestSDGStudioWriter"]
@@ -32,18 +25,7 @@ __all__ = ["TestSDGStudioWriter"]
 FRAMES = range(3)
 
 
-class TestSDGStudioWriter(omni.kit.test.AsyncTestCase):
-    async def setUp(self):
-        self._tmp = Path(tempfile.mkdtemp(prefix="sdgstudio-writer-test-"))
-        await omni.usd.get_context().new_stage_async()
-        await omni.kit.app.get_app().next_update_async()
-
-    async def tearDown(self):
-        helpers = standin_helpers()
-        if helpers is not None:
-            helpers.clear_payloads()
-        shutil.rmtree(self._tmp, ignore_errors=True)
-
+class TestSDGStudioWriter(LiveStageTestCase):
     async def test_recorder_style_custom_writer_writes_our_dataset(self):
         config = small_config()
         config_file = self._tmp / "scene.toml"
