@@ -32,6 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "exts" / "sdgstudio.core"))
 
+from machine import cpu_model  # noqa: E402  (bench/machine.py: this folder is on the path when run as a script)
+
 FORMATS = ("coco", "yolo", "kitti", "bop")
 SECTION = "## Export (bench/export.py)"
 
@@ -79,16 +81,6 @@ def _streaming(frames: int, work: Path, context) -> list[str]:
         print(f"generate {frames} frames, {label}: {seconds:.1f} s", file=sys.stderr)
         rows.append(f"| {label} | {frames} | {seconds:.1f} | {frames / seconds:.1f} |")
     return rows
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _du(path: Path) -> float:
@@ -166,7 +158,7 @@ def main() -> None:
     text = "\n".join([
         SECTION, "",
         f"{datetime.date.today().isoformat()}, `{command.strip()}`; machine: {os.cpu_count()} cores (`nproc` "
-        f"{len(os.sched_getaffinity(0))}), {_cpu_model()}, Python {platform.python_version()}. Synthetic frames "
+        f"{len(os.sched_getaffinity(0))}), {cpu_model()}, Python {platform.python_version()}. Synthetic frames "
         f"{args.size[0]}x{args.size[1]}, {args.objects} objects each (some occluded or cut by the border; objects "
         "with no visible pixel are dropped), split train=0.8,val=0.1,test=0.1. Each export runs in a fresh process "
         f"(`export_dataset`: per-frame files + assembly; BOP includes ~3-5 s of rebuilding the scene once for its PLY "

@@ -25,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "exts" / "sdgstudio.core"))  # this checkout's code, even from another venv
 
+from machine import cpu_model  # noqa: E402  (bench/machine.py)
 from sdgstudio.core.config import load_config  # noqa: E402
 from sdgstudio.core.generate import generate  # noqa: E402
 
@@ -42,14 +43,6 @@ def rss_mb() -> float:
         pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def main(argv: list[str] | None = None) -> int:

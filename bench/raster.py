@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "exts" / "sdgstudio.core"))
 
 import warp as wp  # noqa: E402
+from machine import busy_seconds  # noqa: E402  (bench/machine.py)
 from pxr import Gf, Usd, UsdGeom, UsdLux, UsdSemantics  # noqa: E402
 from sdgstudio.core.config import load_config  # noqa: E402
 from sdgstudio.core.generate import generate  # noqa: E402
@@ -54,22 +55,15 @@ class CpuMeter:
     """Wall time, this process's CPU time and other processes' CPU time (cores) over a with-block."""
 
     def __enter__(self):
-        self.t, self.c, self.total = time.perf_counter(), time.process_time(), _busy_seconds()
+        self.t, self.c, self.total = time.perf_counter(), time.process_time(), busy_seconds()
         return self
 
     def __exit__(self, *exc):
         self.wall = time.perf_counter() - self.t
         self.cpu = time.process_time() - self.c
-        busy = _busy_seconds() - self.total
+        now = busy_seconds()
+        busy = now - self.total if now is not None and self.total is not None else None
         self.others = max(0.0, (busy - self.cpu) / self.wall) if busy is not None and self.wall > 0 else float("nan")
-
-
-def _busy_seconds() -> float | None:
-    try:
-        fields = [float(x) for x in open("/proc/stat").readline().split()[1:]]
-    except OSError:
-        return None
-    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def big_scene(n_objects: int = 200, seed: int = 0) -> Usd.Stage:

@@ -33,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "exts" / "sdgstudio.core"))  # this checkout's code, as the workers get it
 
+from machine import busy_seconds, cpu_model  # noqa: E402  (bench/machine.py)
 from sdgstudio.core.config import load_config  # noqa: E402
 from sdgstudio.core.generate import generate  # noqa: E402
 from sdgstudio.core.launch import launch, start_ray  # noqa: E402
@@ -41,32 +42,12 @@ SECTION = "## Scale-out (bench/scale.py)"
 RESULTS = REPO / "bench" / "RESULTS.md"
 
 
-def machine_busy_seconds() -> float | None:
-    """CPU seconds all processes used since boot (Linux /proc/stat; None elsewhere)."""
-    try:
-        with open("/proc/stat") as stat:
-            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
-    except (OSError, ValueError):
-        return None
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def timed(run) -> dict:
     """Run ``run()`` -> (counted seconds or None for wall time, our CPU seconds); adds the machine's other load."""
-    busy0, t0 = machine_busy_seconds(), time.perf_counter()
+    busy0, t0 = busy_seconds(), time.perf_counter()
     seconds, cpu = run()
     wall = time.perf_counter() - t0
-    busy1 = machine_busy_seconds()
+    busy1 = busy_seconds()
     others = max(0.0, (busy1 - busy0 - cpu) / wall) if busy0 is not None and busy1 is not None else None
     return {"seconds": seconds or wall, "cpu": cpu, "others": others}
 

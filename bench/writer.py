@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import PIL
+from machine import busy_seconds  # bench/machine.py
 from PIL import Image
 from sdgstudio.core import encoders
 from sdgstudio.core.frame import CameraData, FrameData, ObjectLabel
@@ -154,28 +155,18 @@ def run_sustained(frames: list[FrameData], count: int, out: Path, workers: int |
     """(a): submit ``count`` frames as fast as accepted; the clock stops when close() returns."""
     writer = DatasetWriter(out, workers=workers, queue_depth=queue_depth, rgb_format=rgb_format)
     writer.start({"bench": "sustained"})
-    cpu0, busy0, t0 = os.times(), machine_busy_seconds(), time.perf_counter()
+    cpu0, busy0, t0 = os.times(), busy_seconds(), time.perf_counter()
     for i in range(count):
         writer.submit(dataclasses.replace(frames[i % len(frames)], index=i), record_for(i))
     writer.close()
     elapsed = time.perf_counter() - t0
-    cpu1, busy1 = os.times(), machine_busy_seconds()
+    cpu1, busy1 = os.times(), busy_seconds()
     own = cpu1.user - cpu0.user + cpu1.system - cpu0.system
     progress = writer.progress()
     return {"fps": count / elapsed, "blocked": progress.blocked_seconds / elapsed,
             "mb_per_frame": progress.bytes_written / count / 1e6, "workers": writer.workers,
             "queue_depth": writer.queue_depth, "cpu_ms": 1000 * own / count,
             "others": (busy1 - busy0 - own) / elapsed if busy0 is not None else float("nan")}
-
-
-def machine_busy_seconds() -> float | None:
-    """CPU seconds all processes used since boot (Linux /proc/stat; None elsewhere), to show other load."""
-    try:
-        with open("/proc/stat") as stat:
-            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
-    except (OSError, ValueError):
-        return None
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def run_baseline(frames: list[FrameData], count: int, out: Path) -> float:
@@ -205,7 +196,7 @@ def run_offered_load(frames: list[FrameData], fps: float, seconds: float, out: P
     writer = DatasetWriter(out, workers=workers, queue_depth=queue_depth, rgb_format=rgb_format)
     writer.start({"bench": "offered-load"})
     count = round(fps * seconds)
-    cpu0, busy0, t0 = os.times(), machine_busy_seconds(), time.perf_counter()
+    cpu0, busy0, t0 = os.times(), busy_seconds(), time.perf_counter()
     for i in range(count):
         delay = t0 + i / fps - time.perf_counter()
         if delay > 0:
@@ -215,7 +206,7 @@ def run_offered_load(frames: list[FrameData], fps: float, seconds: float, out: P
     blocked = writer.progress().blocked_seconds
     writer.close()
     elapsed = time.perf_counter() - t0
-    cpu1, busy1 = os.times(), machine_busy_seconds()
+    cpu1, busy1 = os.times(), busy_seconds()
     own = cpu1.user - cpu0.user + cpu1.system - cpu0.system
     return {"count": count, "achieved_fps": count / submitting, "blocked": blocked / submitting,
             "drain_s": elapsed - submitting,
