@@ -182,6 +182,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config_with_seed(args: argparse.Namespace):
+    """``--config`` loaded, with ``--seed`` (when given) in place of the file's seed."""
+    from .config import load_config
+
+    config = load_config(args.config)
+    if args.seed is not None:
+        config.seed = args.seed
+    return config
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config
 
@@ -226,14 +236,11 @@ def _resume_hint(out: Path) -> str:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .config import load_config
     from .generate import generate
     from .manifest import listed_frames
     from .writer import WriterError
 
-    config = load_config(args.config)
-    if args.seed is not None:
-        config.seed = args.seed
+    config = _config_with_seed(args)
     frames = args.frames or config.output.frames
     out = args.out or Path(config.output.dir)
     backend = args.backend or config.output.backend
@@ -287,12 +294,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    from .config import load_config
     from .preview import render_preview
 
-    config = load_config(args.config)
-    if args.seed is not None:
-        config.seed = args.seed
+    config = _config_with_seed(args)
     out = render_preview(config, args.frames, args.out, backend=args.backend or config.output.backend,
                          device=args.device, columns=args.columns)
     print(f"wrote {out} ({len(args.frames)} frames)")
@@ -371,12 +375,9 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 def _cmd_launch(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .config import load_config
     from .launch import launch
 
-    config = load_config(args.config)
-    if args.seed is not None:
-        config.seed = args.seed
+    config = _config_with_seed(args)
     frames = args.frames or config.output.frames
     out = args.out or Path(config.output.dir)
     with tqdm(total=frames, unit="frame", disable=args.quiet, desc=f"launch x{args.workers}", file=sys.stderr) as bar:
