@@ -17,7 +17,7 @@ Measured (means over ``--frames`` frames after warm-up; wall clock and this proc
 "Other load" is the CPU time other processes used during a measurement, in cores (a shared machine slows us).
 
     python bench/raster.py [--device cpu|cuda] [--frames 40] [--quick] [--json results.json] [--only NAME ...]
-                           [--processes 1 4 8]
+                           [--processes 1 4 8] [--in-flight 0 1]
 """
 
 from __future__ import annotations
@@ -196,13 +196,15 @@ def end_to_end(device: str, resolution: tuple[int, int], frames: int) -> dict:
             "other_load_cores": m.others}
 
 
-def _run_frames(device: str, resolution: tuple[int, int], frames: range, barrier) -> tuple[int, float, float, float]:
+def _run_frames(device: str, resolution: tuple[int, int], frames: range, barrier, in_flight: int | None
+                ) -> tuple[int, float, float, float]:
     """One process of ``throughput``: ``RenderSession.frames`` over ``frames`` after a warm-up, started with the
     others; returns (frames, start, end, CPU seconds)."""
     wp.config.quiet = True
     config = load_config(TABLETOP)
     config.camera.resolution = resolution
-    session = RenderSession(config, RasterBackend(list(config.classes), RasterSettings(device=device)))
+    settings = RasterSettings(device=device, frames_in_flight=in_flight)
+    session = RenderSession(config, RasterBackend(list(config.classes), settings))
     for _ in session.frames(range(frames.start - 2, frames.start)):
         pass
     if barrier is not None:
@@ -212,21 +214,25 @@ def _run_frames(device: str, resolution: tuple[int, int], frames: range, barrier
     return n, start, time.time(), time.process_time() - cpu
 
 
-def throughput(device: str, resolution: tuple[int, int], frames: int, processes: int) -> dict:
+def throughput(device: str, resolution: tuple[int, int], frames: int, processes: int, in_flight: int | None = None
+               ) -> dict:
     """Render + labels as a run does them (``RenderSession.frames``: the next frame posed and read while the
-    passes run; no writer), in ``processes`` processes at once sharing the device; frames/s over all of them."""
+    passes run; no writer), in ``processes`` processes at once sharing the device; frames/s over all of them.
+    ``in_flight``: ``RasterSettings.frames_in_flight`` (None: the device's default)."""
     import multiprocessing as mp
 
     if processes == 1:
-        n, start, end, cpu = _run_frames(device, resolution, range(1000, 1000 + frames), None)
-        return {"processes": 1, "frames": n, "fps": n / (end - start), "cpu_ms": 1000 * cpu / n}
+        n, start, end, cpu = _run_frames(device, resolution, range(1000, 1000 + frames), None, in_flight)
+        return {"processes": 1, "in_flight": in_flight, "frames": n, "fps": n / (end - start),
+                "cpu_ms": 1000 * cpu / n}
     ctx = mp.get_context("spawn")
     barrier = ctx.Manager().Barrier(processes)
     with ctx.Pool(processes) as pool:
         out = pool.starmap(_run_frames, [(device, resolution, range(1000 + 10_000 * p, 1000 + 10_000 * p + frames),
-                                          barrier) for p in range(processes)])
+                                          barrier, in_flight) for p in range(processes)])
     n = sum(o[0] for o in out)
-    return {"processes": processes, "frames": n, "fps": n / (max(o[2] for o in out) - min(o[1] for o in out)),
+    return {"processes": processes, "in_flight": in_flight, "frames": n,
+            "fps": n / (max(o[2] for o in out) - min(o[1] for o in out)),
             "cpu_ms": 1000 * sum(o[3] for o in out) / n}
 
 
@@ -247,6 +253,8 @@ def main() -> int:
                         help="sections: tabletop, big, pixels, triangles, run, e2e (default: all)")
     parser.add_argument("--processes", type=int, nargs="*", default=[1],
                         help="run section: numbers of render processes sharing the device (default: 1)")
+    parser.add_argument("--in-flight", type=int, nargs="*", default=[None],
+                        help="run section: RasterSettings.frames_in_flight values to compare (default: the device's)")
     args = parser.parse_args()
     wp.config.quiet = True
     wp.init()
@@ -298,12 +306,14 @@ def main() -> int:
             print(f"| {k} | {w:.2f} | {c:.2f} |")
     res["scaling"] = scaling
     if "run" in want:
-        print("\n| render + labels as a run (RenderSession.frames, no writer) | processes | frames/s | CPU ms/frame |\n"
-              "|---|---|---|---|")
+        print("\n| render + labels as a run (RenderSession.frames, no writer) | processes | frames in flight | "
+              "frames/s | CPU ms/frame |\n|---|---|---|---|---|")
         for p in args.processes:
-            r = throughput(args.device, (640, 480), n * 2, p)
-            res.setdefault("run", []).append(r)
-            print(f"| tabletop 640x480, {args.device} | {p} | {r['fps']:.1f} | {r['cpu_ms']:.1f} |", flush=True)
+            for k in args.in_flight:
+                r = throughput(args.device, (640, 480), n * 2, p, k)
+                res.setdefault("run", []).append(r)
+                print(f"| tabletop 640x480, {args.device} | {p} | {'default' if k is None else k} | {r['fps']:.1f} | "
+                      f"{r['cpu_ms']:.1f} |", flush=True)
     if "e2e" in want:
         print("\n| end to end (generate, writer included) | frames/s | ms/frame | CPU ms/frame | other load |\n"
               "|---|---|---|---|---|")

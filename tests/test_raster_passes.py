@@ -10,6 +10,7 @@ import warp as wp
 from pxr import Gf, UsdGeom, UsdLux
 from sdgstudio.core.raster import RasterBackend, RasterSettings, coverage, geometry, shadows
 from sdgstudio.core.raster.shapes import hull_triangles, is_convex
+from sdgstudio.core.raster.transfer import FrameTraffic
 from sdgstudio.core.session import RenderSession
 from test_raster import ALL, CLASSES, add_camera, add_cube, label, new_stage
 
@@ -273,7 +274,9 @@ def test_specular_lobe_table_matches_pow(tabletop):
     session.render(0)
     backend = session.backend
     sc = backend.reader.read(session.stage, "/World/Camera", (160, 120))
-    arrays = backend.shading.materials(sc, backend.reader.materials.textures)
+    traffic = FrameTraffic(backend.staging)
+    arrays = backend.shading.materials(sc, backend.reader.materials.textures, traffic.up)
+    traffic.send()
     pbr, table = arrays[5].numpy(), arrays[6].numpy().reshape(len(sc.materials), -1)
     rng = np.random.default_rng(0)
     for m, (rough, _, start, scale) in enumerate(pbr):

@@ -47,12 +47,13 @@ from pxr import Usd
 
 from ..frame import CameraData, FrameData
 from .geometry import DeviceGeometry
-from .labels import LabelGeometry, object_labels
+from .labels import LabelGeometry, object_labels, queue_loose_boxes
 from .pixels import WANT_DEPTH, WANT_IDS, WANT_NORMALS, WANT_RGB, WANT_SEM, PixelPass
 from .primary import PrimaryPass
 from .scene import RenderScene, SceneReader
 from .shading import ShadingTables, frame_lights
-from .shadows import ShadowTables
+from .shadows import shadow_tables
+from .transfer import FrameTraffic, Staging
 
 _WANT = {"depth": WANT_DEPTH, "normals": WANT_NORMALS, "instance_segmentation": WANT_IDS,
          "semantic_segmentation": WANT_SEM, "rgb": WANT_RGB}
@@ -69,6 +70,7 @@ class RasterSettings:
     cache_max_age: int = 64  #: renders an unused cached mesh / texture survives
     quiet: bool = True  #: set ``wp.config.quiet`` (no Warp banner / module-load lines on stdout)
     threads: int = 0  #: CPU device: threads for the image passes (0: one per core, at most 4); same results for any
+    frames_in_flight: int | None = None  #: see :attr:`RasterBackend.frames_in_flight`; None: the device's default
 
 
 class RasterBackend:
@@ -85,8 +87,7 @@ class RasterBackend:
         self.primary = PrimaryPass(self.device, threads)
         self.pixels = PixelPass(self.device, threads)
         self.shading = ShadingTables(self.device)
-        self.shadow_tables = ShadowTables(self.device)
-        self.readback = Readback(self.device)
+        self.staging = Staging(self.device)
         self._labels_lock = threading.Lock()
         self.close()
         self.last_timings: dict[str, float] = {}  #: ms per stage of the last render
@@ -97,9 +98,11 @@ class RasterBackend:
         next (0: one frame at a time). CPU: 2. The passes release the GIL for tens of ms, and a frame's serial
         parts (setup, host syncs, labels) leave the band threads idle unless another frame's kernels fill them:
         2-core VM, generate at 640x480: 18.6-19.3 frames/s with 1 in flight, 20.5-22.2 with 2 (bench/RESULTS.md).
-        CUDA: 0. ``prepare``'s uploads from pageable memory wait for the stream the passes run on, and the threads
-        trade the GIL every few launches (H100: 58 frames/s one at a time, 38 overlapped)."""
-        return 2 if self.device.is_cpu else 0
+        CUDA: 1. Uploads are asynchronous from page-locked memory and ``execute`` sleeps in its two waits with the
+        GIL released, so the next frame's stage read and tables overlap the GPU's work (bench/RESULTS.md)."""
+        if self.settings.frames_in_flight is not None:
+            return max(0, int(self.settings.frames_in_flight))
+        return 2 if self.device.is_cpu else 1
 
     def close(self) -> None:
         """Drop cached meshes, textures and device buffers; stop listening to the last stage."""
@@ -120,7 +123,12 @@ class RasterBackend:
         n = len(sc.instances)
         l2w = np.stack([i.local_to_world for i in sc.instances]) if n else np.zeros((0, 4, 4))
         inst_obj = np.array([i.obj for i in sc.instances], np.int64)
-        raster = self.primary.run(self.geometry, sc.camera, l2w, inst_obj, len(sc.objects), keep_cover=True)
+        traffic = FrameTraffic(self.staging)
+        try:
+            raster = self.primary.run(self.geometry, sc.camera, l2w, inst_obj, len(sc.objects), traffic,
+                                      keep_cover=True)
+        finally:
+            traffic.close()
         empty = np.zeros((sc.camera.height, sc.camera.width), bool)
         return {obj.path: raster.silhouettes.get(k, empty) for k, obj in enumerate(sc.objects)}, sc.camera.K.copy()
 
@@ -153,68 +161,60 @@ class RasterBackend:
         if not self.settings.shadows:
             shadowed = []
         row = {k: r for r, k in enumerate(shadowed)}
-        shading = [*self.shading.geometry(sc), *self.shading.materials(sc, self.reader.materials.textures),
-                   *self.shading.lights(lights, [row.get(k, -1) for k in range(len(lights))]), wp.vec3(*ambient),
-                   wp.vec3(*sc.ambient)]
-        shadows = self.shadow_tables.build(sc.instances, l2w, [lights[k] for k in shadowed])
+        traffic = FrameTraffic(self.staging)
+        up = traffic.up
+        shading = [*self.shading.geometry(sc), *self.shading.materials(sc, self.reader.materials.textures, up),
+                   *self.shading.lights(lights, [row.get(k, -1) for k in range(len(lights))], up),
+                   wp.vec3(*ambient), wp.vec3(*sc.ambient)]
+        shadows = shadow_tables(sc.instances, l2w, [lights[k] for k in shadowed], up)
+        traffic.send()
         tm["tables"], t = _lap(t)
-        return PreparedFrame(frame, sc, geo, l2w, inst_obj, set(annotators), shading, shadows, tm)
+        return PreparedFrame(frame, sc, geo, l2w, inst_obj, set(annotators), shading, shadows, traffic, tm)
 
     def execute(self, job: PreparedFrame) -> FrameData:
         """The second half of :meth:`render`: the image passes and labels of a prepared frame (no stage access).
-        On the CPU several frames may run at once (every image buffer is the frame's own; labels take a lock); on
-        CUDA one at a time (the readback staging buffers are shared)."""
+        Waits for the device twice: for the primary pass's tile count, then for everything the frame reads back
+        (images, counts, boxes) at once. Several frames may run at once: every buffer is the frame's own, and the
+        shared label geometry is used under a lock."""
+        try:
+            return self._execute(job)
+        finally:
+            job.traffic.close()
+
+    def _execute(self, job: PreparedFrame) -> FrameData:
         tm, t = dict(job.timings), time.perf_counter()
         sc, cam, geo, dev, annotators = job.scene, job.scene.camera, job.geometry, self.device, job.annotators
-        raster = self.primary.run(geo, cam, job.l2w, job.inst_obj, len(sc.objects))
-        if dev.is_cuda:
-            wp.synchronize_device(dev)
+        raster = self.primary.run(geo, cam, job.l2w, job.inst_obj, len(sc.objects), job.traffic)
         tm["raster"], t = _lap(t)
         want = sum(f for name, f in _WANT.items() if name in annotators)
         tri_inst = geo.tri_inst if geo.n_tris else wp.zeros(1, dtype=wp.int32, device=dev)
         tri_hull = geo.tri_hull if geo.n_tris else wp.zeros(1, dtype=wp.int32, device=dev)
         inst_sem = np.array([sc.objects[o].class_id if o >= 0 else 0 for o in job.inst_obj], np.int64)
         px = self.pixels.run(raster, tri_inst, tri_hull, job.inst_obj + 1, inst_sem, cam.cam_to_world, want,
-                             job.shading, job.shadows, self.settings.shadow_bias, len(sc.objects))
+                             job.shading, job.shadows, self.settings.shadow_bias, len(sc.objects), job.traffic)
         tm["pixels"], t = _lap(t)
-        frame = job.frame
         layers = {name: px[key] for name, key in (("depth", "depth"), ("normals", "normals"),
                                                   ("instance_segmentation", "ids"), ("semantic_segmentation", "sem"),
                                                   ("rgb", "rgb")) if name in annotators}
-        for name, image in self.readback(layers).items():
-            setattr(frame, name, image)
-        tm["readback"], t = _lap(t)
-        frame.unlabeled_pixel_count = int(px["counts"][0])
-        frame.extra["unknown_classes"] = list(sc.unknown_classes)
         with self._labels_lock:  # the label geometry is cached across frames; frames may overlap
-            frame.objects.extend(object_labels(sc, px["counts"], px["tight"], raster.unoccluded,
-                                               self.label_geometry))
+            loose = queue_loose_boxes(sc, self.label_geometry, job.traffic)
+        got = job.traffic.fetch({**layers, "counts": px["counts"], "tight_lo": px["tight_lo"],
+                                 "tight_hi": px["tight_hi"], "unoccluded": raster.unoccluded,
+                                 **{f"loose_{k}": v for k, v in loose.items()}})
+        tm["readback"], t = _lap(t)
+        frame = job.frame
+        for name in layers:
+            setattr(frame, name, got[name])
+        counts = got["counts"].sum(0).astype(np.int64)
+        tight = np.concatenate([got["tight_lo"].min(0), got["tight_hi"].max(0)], axis=1).astype(np.int64)
+        frame.unlabeled_pixel_count = int(counts[0])
+        frame.extra["unknown_classes"] = list(sc.unknown_classes)
+        frame.objects.extend(object_labels(sc, counts, tight, got["unoccluded"].astype(np.int64),
+                                           {k: got[f"loose_{k}"] for k in loose}))
         tm["labels"], t = _lap(t)
         tm["total"] = sum(tm.values())
         self.last_timings = tm
         return frame
-
-
-class Readback:
-    """Device images to numpy arrays of the caller's own. On CUDA through page-locked staging buffers kept per
-    layer, all copies queued before one wait: a copy into pageable memory goes through the driver's bounce buffers
-    at a fraction of the bus speed (1280x720: 13.9 ms of the H100's time per frame, see bench/RESULTS.md). On the
-    CPU the arrays' memory is handed over as it is (the pass allocates new images every frame)."""
-
-    def __init__(self, device: wp.context.Device) -> None:
-        self.device = device
-        self._staging: dict[str, wp.array] = {}
-
-    def __call__(self, layers: dict[str, wp.array]) -> dict[str, np.ndarray]:
-        if not self.device.is_cuda:
-            return {name: image.numpy() for name, image in layers.items()}
-        for name, image in layers.items():
-            buf = self._staging.get(name)
-            if buf is None or buf.shape != image.shape or buf.dtype != image.dtype:
-                buf = self._staging[name] = wp.empty(image.shape, image.dtype, device="cpu", pinned=True)
-            wp.copy(buf, image, stream=self.device.stream)
-        wp.synchronize_stream(self.device.stream)
-        return {name: self._staging[name].numpy().copy() for name in layers}
 
 
 @dataclass
@@ -229,6 +229,7 @@ class PreparedFrame:
     annotators: set[str]
     shading: list
     shadows: list
+    traffic: FrameTraffic  #: its uploaded tables; released by ``execute``
     timings: dict[str, float]  #: ms per stage so far
 
 

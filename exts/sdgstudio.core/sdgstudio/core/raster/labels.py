@@ -1,8 +1,9 @@
 """Per-object labels of one frame, computed for all objects at once.
 
 Pixel counts, tight boxes and unoccluded coverage come from the image passes (``primary.py``, ``pixels.py``); here:
-loose boxes and truncation from every vertex projected in float64 (a device kernel; objects that cross the near
-plane are clipped on the host), poses with scale removed, 3D boxes.
+loose boxes and truncation from every vertex projected in float64 (a device kernel, queued by ``queue_loose_boxes``
+with the frame's other work and read back with it; objects that cross the near plane are clipped on the host),
+poses with scale removed, 3D boxes (``object_labels``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import warp as wp
 
 from ..frame import ObjectLabel
 from .scene import RenderScene
+from .transfer import FrameTraffic
 
-__all__ = ["LabelGeometry", "object_labels"]
+__all__ = ["LabelGeometry", "object_labels", "queue_loose_boxes"]
 
 wp.set_module_options({"fuse_fp": False, "enable_backward": False})
 
@@ -61,19 +63,43 @@ class LabelGeometry:
             self.key = key
 
 
+def _object_to_camera(sc: RenderScene) -> tuple[np.ndarray, np.ndarray]:
+    """Each object's local-to-world (N, 4, 4) and local-to-camera (OpenCV) transforms."""
+    l2w = np.stack([sc.instances[o.instance].local_to_world for o in sc.objects])
+    return l2w, np.linalg.inv(sc.camera.cam_to_world) @ l2w
+
+
+def queue_loose_boxes(sc: RenderScene, geo: LabelGeometry, traffic: FrameTraffic) -> dict[str, wp.array]:
+    """Queues the loose-box kernel of ``sc``'s objects; its outputs, to read back for :func:`object_labels`.
+    ``geo`` is updated to ``sc`` (callers serialize this: the geometry is shared across frames)."""
+    N, dev, K, near = len(sc.objects), geo.device, sc.camera.K, sc.camera.near
+    if N == 0:
+        return {}
+    geo.update(sc)
+    out = {name: wp.full(N, v, dtype=wp.float64, device=dev)
+           for name, v in (("lo_u", np.inf), ("lo_v", np.inf), ("hi_u", -np.inf), ("hi_v", -np.inf))}
+    out["behind"] = wp.zeros(N, dtype=wp.int32, device=dev)
+    obj_to_cam = traffic.up(_object_to_camera(sc)[1], wp.mat44d)
+    traffic.send()
+    per = 4096 if dev.is_cpu else 1
+    wp.launch(loose_kernel, dim=max(1, (geo.count + per - 1) // per), device=dev, inputs=[
+        geo.points, geo.vert_obj, obj_to_cam,
+        *(float(x) for x in (K[0, 0], K[1, 1], K[0, 2], K[1, 2], near)), *out.values(), per, geo.count])
+    return out
+
+
 def object_labels(sc: RenderScene, counts: np.ndarray, tight: np.ndarray, unoccluded: np.ndarray,
-                  geo: LabelGeometry) -> list[ObjectLabel]:
+                  loose: dict[str, np.ndarray]) -> list[ObjectLabel]:
     """One :class:`ObjectLabel` per object of ``sc`` (ids 1..N in ``sc.objects`` order): ``counts`` / ``tight``
-    (x0, y0, x1, y1) indexed by object id, ``unoccluded`` by object index."""
+    (x0, y0, x1, y1) indexed by object id, ``unoccluded`` by object index, ``loose`` the read-back outputs of
+    :func:`queue_loose_boxes`."""
     N = len(sc.objects)
     if N == 0:
         return []
     cam = sc.camera
-    W, H = cam.width, cam.height
+    l2w, obj_to_cam = _object_to_camera(sc)
     w2c = np.linalg.inv(cam.cam_to_world)
-    l2w = np.stack([sc.instances[o.instance].local_to_world for o in sc.objects])
-    geo.update(sc)
-    loose, trunc = _loose_boxes(geo, w2c @ l2w, sc, cam.K, cam.near, W, H)
+    loose_boxes, trunc = _loose_boxes(loose, obj_to_cam, sc, cam.K, cam.near, cam.width, cam.height)
     lin = l2w[:, :3, :3]
     scale = np.linalg.norm(lin, axis=1)  # column norms: the scale along each local axis
     u, _, vt = np.linalg.svd(lin / np.where(scale > 0, scale, 1.0)[:, None, :])
@@ -89,30 +115,24 @@ def object_labels(sc: RenderScene, counts: np.ndarray, tight: np.ndarray, unoccl
             instance_id=k + 1, prim_path=o.path, class_name=o.class_name, class_id=o.class_id, pixel_count=pc,
             unoccluded_pixel_count=uc, visible_fraction=pc / uc if uc else 0.0, truncation=float(trunc[k]),
             bbox_2d_tight=(float(tb[0]), float(tb[1]), float(tb[2]), float(tb[3])) if pc else None,
-            bbox_2d_loose=None if loose[k] is None else tuple(float(x) for x in loose[k]),
+            bbox_2d_loose=None if loose_boxes[k] is None else tuple(float(x) for x in loose_boxes[k]),
             bbox_3d_extents=(tuple(float(x) for x in entry.lo), tuple(float(x) for x in entry.hi)),
             local_to_world=l2w[k].copy(), pose_in_camera=pose_cam[k], scale=tuple(float(s) for s in scale[k]),
             is_target=o.is_target))
     return out
 
 
-def _loose_boxes(geo: LabelGeometry, obj_to_cam: np.ndarray, sc: RenderScene, K: np.ndarray, near: float, W: int,
-                 H: int) -> tuple[list, np.ndarray]:
+def _loose_boxes(loose: dict[str, np.ndarray], obj_to_cam: np.ndarray, sc: RenderScene, K: np.ndarray, near: float,
+                 W: int, H: int) -> tuple[list, np.ndarray]:
     """Projected extent of each object's vertices clipped to the image, and its truncation.
 
     Geometry behind the near plane is clipped away: the vertices in front plus the points where triangle edges
     cross the near plane are projected. Nothing in front -> (None, 1.0).
     """
-    N, dev = len(obj_to_cam), geo.device
-    ext = [wp.full(N, v, dtype=wp.float64, device=dev) for v in (np.inf, np.inf, -np.inf, -np.inf)]
-    behind = wp.zeros(N, dtype=wp.int32, device=dev)
-    per = 4096 if dev.is_cpu else 1
-    wp.launch(loose_kernel, dim=max(1, (geo.count + per - 1) // per), device=dev, inputs=[
-        geo.points, geo.vert_obj, wp.array(obj_to_cam, dtype=wp.mat44d, device=dev), *(float(x) for x in (
-            K[0, 0], K[1, 1], K[0, 2], K[1, 2], near)), *ext, behind, per, geo.count])
-    lo = np.stack([ext[0].numpy(), ext[1].numpy()], 1)
-    hi = np.stack([ext[2].numpy(), ext[3].numpy()], 1)
-    for k in np.flatnonzero(behind.numpy()):  # crosses the near plane: add the edge crossings
+    N = len(obj_to_cam)
+    lo = np.stack([loose["lo_u"], loose["lo_v"]], 1)
+    hi = np.stack([loose["hi_u"], loose["hi_v"]], 1)
+    for k in np.flatnonzero(loose["behind"]):  # crosses the near plane: add the edge crossings
         entry = sc.instances[sc.objects[k].instance].entry
         p = entry.points @ obj_to_cam[k, :3, :3].T + obj_to_cam[k, :3, 3]
         a, b = p[entry.tris.ravel()], p[np.roll(entry.tris, -1, axis=1).ravel()]

@@ -15,6 +15,7 @@ import warp as wp
 from .bands import band_pool
 from .shading import SPEC_TABLE, sample_texture, srgb_u8
 from .shadows import light_cell, occluded
+from .transfer import FrameTraffic
 
 wp.set_module_options({"fuse_fp": False, "enable_backward": False})
 
@@ -71,7 +72,7 @@ def pixel_kernel(
     l_shadow: wp.array(dtype=wp.int32),  # light -> shadow grid r, -1 = unshadowed
     ambient: wp.vec3,
     background: wp.vec3,
-    # shadows (shadows.ShadowTables)
+    # shadows (shadows.shadow_tables)
     g_kind: wp.array(dtype=wp.int32),
     g_grid: wp.array(dtype=wp.int32),
     g_vec: wp.array(dtype=wp.vec3),  # per light: direction, e1, e2 (distant) or position (point)
@@ -244,9 +245,10 @@ class PixelPass:
         self._pool = band_pool(self.threads)
 
     def run(self, raster, tri_inst: wp.array, tri_hull: wp.array, inst_id, inst_sem, cam_to_world, want: int,
-            shading: list, shadows: list, bias: float, n_objects: int) -> dict[str, wp.array | np.ndarray]:
+            shading: list, shadows: list, bias: float, n_objects: int, traffic: FrameTraffic) -> dict[str, wp.array]:
         """``raster``: :class:`primary.Raster`; ``shading``: geometry + material + light arrays + (ambient,
-        background); ``shadows``: :meth:`shadows.ShadowTables.build`. Returns the device images and host counts."""
+        background); ``shadows``: :func:`shadows.shadow_tables`. Returns the device images and, per band of rows,
+        per object id, the pixel counts (``counts``) and tight boxes (``tight_lo``, ``tight_hi``)."""
         dev = self.device
         H, W = raster.zbuf.shape
         chunk = self.chunk or W
@@ -263,11 +265,11 @@ class PixelPass:
         tight_lo = wp.full((B, N + 1), wp.vec2i(1 << 30, 1 << 30), dtype=wp.vec2i, device=dev)
         tight_hi = wp.full((B, N + 1), wp.vec2i(-1, -1), dtype=wp.vec2i, device=dev)
         R = cam_to_world[:3, :3]
-        inputs = [raster.zbuf, raster.planes, raster.normals, raster.e0, raster.e1, tri_inst, tri_hull,
-                  wp.array(np.append(inst_id, 0).astype(np.int32), dtype=wp.int32, device=dev),
-                  wp.array(np.append(inst_sem, 0).astype(np.int32), dtype=wp.int32, device=dev), raster.ray_x,
-                  raster.ray_y, wp.vec3(*cam_to_world[:3, 3]), wp.mat33(*R.ravel()), want, chunk, *shading, *shadows,
-                  bias, *out, counts, tight_lo, tight_hi]
+        ids = [traffic.up(np.append(inst_id, 0), wp.int32), traffic.up(np.append(inst_sem, 0), wp.int32)]
+        traffic.send()
+        inputs = [raster.zbuf, raster.planes, raster.normals, raster.e0, raster.e1, tri_inst, tri_hull, *ids,
+                  raster.ray_x, raster.ray_y, wp.vec3(*cam_to_world[:3, 3]), wp.mat33(*R.ravel()), want, chunk,
+                  *shading, *shadows, bias, *out, counts, tight_lo, tight_hi]
 
         def band(b: int) -> None:
             r0, r1 = b * H // B, (b + 1) * H // B
@@ -278,7 +280,5 @@ class PixelPass:
             band(0)
         else:
             list(self._pool.map(band, range(B)))
-        lo, hi = tight_lo.numpy().min(0), tight_hi.numpy().max(0)
         return dict(zip(("depth", "normals", "ids", "sem", "rgb"), out, strict=True)) | {
-            "counts": counts.numpy().sum(0).astype(np.int64),
-            "tight": np.concatenate([lo, hi], axis=1).astype(np.int64)}
+            "counts": counts, "tight_lo": tight_lo, "tight_hi": tight_hi}

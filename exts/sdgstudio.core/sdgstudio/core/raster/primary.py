@@ -28,6 +28,7 @@ from .bands import band_pool
 from .coverage import cover_passes, unpack_cover
 from .geometry import DeviceGeometry
 from .scene import CameraInfo
+from .transfer import FrameTraffic
 
 wp.set_module_options({"fuse_fp": False, "enable_backward": False})
 
@@ -294,7 +295,7 @@ class Raster:
     e1: wp.array  #: per triangle: C x A (weight of B)
     ray_x: wp.array  #: (W,) float32 ray slopes
     ray_y: wp.array  #: (H,)
-    unoccluded: np.ndarray  #: (N,) per object: pixels covered with every occluder removed
+    unoccluded: wp.array  #: (max(N, 1),) int32 per object: pixels covered with every occluder removed
     silhouettes: dict[int, np.ndarray] | None = None  #: object -> (H, W) bool coverage, when ``run(keep_cover=True)``
 
 
@@ -323,23 +324,24 @@ class PrimaryPass:
             list(self._pool.map(lambda b: fn(b * H // B, (b + 1) * H // B), range(B)))
 
     def run(self, geo: DeviceGeometry, cam: CameraInfo, l2w: np.ndarray, inst_obj: np.ndarray,
-            n_objects: int, keep_cover: bool = False) -> Raster:
-        """Closest hits and unoccluded coverage; ``keep_cover`` also returns each object's full silhouette."""
-        dev, H, W = self.device, cam.height, cam.width
+            n_objects: int, traffic: FrameTraffic, keep_cover: bool = False) -> Raster:
+        """Closest hits and unoccluded coverage; ``keep_cover`` also returns each object's full silhouette. Waits
+        for the device once (the tile count and the objects' screen boxes size the next launches)."""
+        dev, H, W, up = self.device, cam.height, cam.width, traffic.up
         K, c2w = cam.K, cam.cam_to_world
         fx, fy, cx, cy, near, far = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), cam.near, cam.far
-        ray_x = wp.array(((np.arange(W) + 0.5 - cx) / fx).astype(np.float32), dtype=wp.float32, device=dev)
-        ray_y = wp.array(((np.arange(H) + 0.5 - cy) / fy).astype(np.float32), dtype=wp.float32, device=dev)
+        ray_x = up((np.arange(W) + 0.5 - cx) / fx, wp.float32)
+        ray_y = up((np.arange(H) + 0.5 - cy) / fy, wp.float32)
         zbuf = wp.full((H, W), int(EMPTY), dtype=wp.uint64, device=dev)  # per frame: frames may overlap
         N = n_objects
-        obj_arr = wp.array(inst_obj.astype(np.int32), dtype=wp.int32, device=dev)
-        unocc = np.zeros(N, np.int64)
+        obj_arr = up(inst_obj, wp.int32)
+        unocc = wp.zeros(max(N, 1), dtype=wp.int32, device=dev)
         silhouettes: dict[int, np.ndarray] | None = {} if keep_cover else None
         if geo.n_tris:
-            l2c = np.linalg.inv(c2w) @ l2w
+            l2c = up(np.linalg.inv(c2w) @ l2w, wp.mat44)
+            traffic.send()
             vcam = wp.empty(len(geo.points), dtype=wp.vec3, device=dev)
-            self._launch(transform_kernel, len(geo.points), [
-                geo.points, geo.vert_inst, wp.array(l2c.astype(np.float32), dtype=wp.mat44, device=dev), vcam])
+            self._launch(transform_kernel, len(geo.points), [geo.points, geo.vert_inst, l2c, vcam])
             T = geo.n_tris
             bbox = wp.empty(T, dtype=wp.vec4i, device=dev)
             ntiles = wp.empty(T, dtype=wp.int32, device=dev)
@@ -351,8 +353,8 @@ class PrimaryPass:
                                            planes, normals, e0, e1])
             ends = wp.empty(T, dtype=wp.int32, device=dev)
             wp.utils.array_scan(ntiles, ends, inclusive=True)
-            n_items = int(ends[T - 1:].numpy()[0])
-            lo, hi = obj_lo.numpy()[:N], obj_hi.numpy()[:N]  # one sync: tile total + object boxes
+            got = traffic.fetch({"items": ends[T - 1:], "lo": obj_lo, "hi": obj_hi})  # the frame's one early wait
+            n_items, lo, hi = int(got["items"][0]), got["lo"][:N], got["hi"][:N]
             item_tri = wp.empty(max(n_items, 1), dtype=wp.int32, device=dev)
             item_k = wp.empty(max(n_items, 1), dtype=wp.int32, device=dev)
             self._launch(fill_items_kernel, T, [ntiles, ends, item_tri, item_k])
@@ -360,18 +362,19 @@ class PrimaryPass:
             for p, (rect, rows) in enumerate(passes or [(np.full((max(N, 1), 4), -1, np.int32), None)]):
                 size = int(rect[:, 3].max(initial=-1) + 1) if rows is None else int(rows[3])
                 cover = wp.zeros(max(size, 1), dtype=wp.uint8, device=dev)
+                rect_arr = up(rect, wp.vec4i)
+                row_arrs = [up(r, wp.int32) for r in rows[:3]] if rows is not None and n_items else None
+                traffic.send()
                 if n_items:
                     inputs = [item_tri, item_k, bbox, self.tile, vcam, geo.tris, geo.tri_inst, obj_arr, ray_x, ray_y,
-                              near, far, int(p == 0), wp.array(rect, dtype=wp.vec4i, device=dev), cover]
+                              near, far, int(p == 0), rect_arr, cover]
                     self._bands(H, lambda r0, r1, inputs=inputs, n=n_items: self._launch(
                         raster_kernel, n, [*inputs, r0, r1, zbuf]))
-                if rows is not None and n_items:
-                    acc = wp.zeros(max(N, 1), dtype=wp.int32, device=dev)
-                    self._launch(count_cover_kernel, len(rows[0]), [
-                        cover, *(wp.array(r, dtype=wp.int32, device=dev) for r in rows[:3]), acc])
-                    unocc += acc.numpy()[:N]
-                if silhouettes is not None and rows is not None and n_items:
-                    silhouettes.update(unpack_cover(cover.numpy(), rect, lo, hi, H, W))
+                if row_arrs is not None:  # each object is in one pass: its sum is complete there
+                    self._launch(count_cover_kernel, len(rows[0]), [cover, *row_arrs, unocc])
+                if silhouettes is not None and row_arrs is not None:
+                    silhouettes.update(unpack_cover(traffic.fetch({"cover": cover})["cover"], rect, lo, hi, H, W))
         else:
+            traffic.send()
             planes, normals, e0, e1 = (wp.zeros(1, dtype=d, device=dev) for d in (wp.vec4, wp.vec3, wp.vec3, wp.vec3))
         return Raster(zbuf, planes, normals, e0, e1, ray_x, ray_y, unocc, silhouettes)

@@ -116,7 +116,7 @@ class ShadingTables:
             self._atlas = (key, self._arr(np.concatenate(parts), wp.uint8, np.uint8), offsets)
         return self._atlas[1], self._atlas[2]
 
-    def materials(self, sc: RenderScene, textures: Cache) -> list[wp.array]:
+    def materials(self, sc: RenderScene, textures: Cache, up) -> list[wp.array]:
         """seg_mat, mode (0 displayColor, 1 colour, 2 texture), colour, texture scale, bias, (roughness,
         metallic, n.h below which the lobe is < SPEC_FLOOR, table entries per unit n.h), the lobe tables
         (materials x SPEC_TABLE), texture info, atlas, LUTs."""
@@ -134,16 +134,16 @@ class ShadingTables:
         scale = (SPEC_TABLE - 1) / np.maximum(1.0 - start, 1e-12)
         pbr = np.stack([rough, [m.metallic for m in mats], start, scale], 1)
         seg_mat = [m for i in sc.instances for m in i.seg_materials] or [0]
-        return [self._arr(seg_mat, wp.int32, np.int32), self._arr(mode, wp.int32, np.int32),
-                self._arr([m.color if m.color is not None else np.zeros(3) for m in mats], wp.vec3),
-                self._arr([m.tex_scale for m in mats], wp.vec3), self._arr([m.tex_bias for m in mats], wp.vec3),
-                self._arr(pbr, wp.vec4), self._arr(lobe.ravel(), wp.float32), self._arr(tex, wp.vec4i, np.int32), atlas,
+        return [up(seg_mat, wp.int32), up(mode, wp.int32),
+                up([m.color if m.color is not None else np.zeros(3) for m in mats], wp.vec3),
+                up([m.tex_scale for m in mats], wp.vec3), up([m.tex_bias for m in mats], wp.vec3),
+                up(pbr, wp.vec4), up(lobe.ravel(), wp.float32), up(tex, wp.vec4i), atlas,
                 self.lut, self.enc]
 
-    def lights(self, lights: list[Light], shadow_row: list[int]) -> list[wp.array]:
+    def lights(self, lights: list[Light], shadow_row: list[int], up) -> list[wp.array]:
         """kind, position / direction, axis, E, (radius**2, diffuse, specular), shadow row (-1: unshadowed)."""
-        return [self._arr([lt.kind for lt in lights], wp.int32, np.int32),
-                self._arr([lt.vec for lt in lights], wp.vec3),
-                self._arr([lt.axis for lt in lights], wp.vec3), self._arr([lt.rgb for lt in lights], wp.vec3),
-                self._arr([(lt.radius**2, lt.diffuse, lt.specular) for lt in lights], wp.vec3),
-                self._arr(shadow_row, wp.int32, np.int32)]
+        return [up([lt.kind for lt in lights], wp.int32),
+                up([lt.vec for lt in lights], wp.vec3),
+                up([lt.axis for lt in lights], wp.vec3), up([lt.rgb for lt in lights], wp.vec3),
+                up([(lt.radius**2, lt.diffuse, lt.specular) for lt in lights], wp.vec3),
+                up(shadow_row, wp.int32)]

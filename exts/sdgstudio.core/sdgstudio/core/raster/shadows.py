@@ -230,50 +230,41 @@ def _cube_rects(vlo: np.ndarray, vhi: np.ndarray) -> list[tuple[np.ndarray, np.n
     return out
 
 
-class ShadowTables:
-    """Device arrays of every shadowed light's cells and of the instances' boxes, for the pixel kernel."""
-
-    def __init__(self, device: wp.context.Device) -> None:
-        self.device = device
-
-    def _arr(self, values, dtype, np_dtype=np.float32) -> wp.array:
-        return wp.array(np.asarray(values, np_dtype), dtype=dtype, device=self.device)
-
-    def build(self, instances: list[Instance], l2w: np.ndarray, lights: list[Light]) -> list:
-        """Per light r: kind, grid, lvec[3r:3r+3], faces [6r:6r+6] (origin s, origin t, cells per unit) and
-        their first cell; concatenated cell_start / cell_items; reach[r * n + k]; per instance: shape bits
-        (2: box), world centroid, padded world box, mesh id, world->local, local box (padded unless a
-        Cube); the instance count."""
-        n = len(instances)
-        lo = np.array([i.entry.lo for i in instances]).reshape(-1, 3)
-        hi = np.array([i.entry.hi for i in instances]).reshape(-1, 3)
-        pad = 1.0e-4 * (hi - lo).max(1, initial=0.0)[:, None] + 1.0e-6
-        box = np.array([i.entry.box for i in instances], bool).reshape(-1)
-        lo, hi = np.where(box[:, None], lo, lo - pad), np.where(box[:, None], hi, hi + pad)
-        unit = np.stack(np.meshgrid([0, 1], [0, 1], [0, 1], indexing="ij"), -1).reshape(8, 3)
-        local = np.where(unit[None] == 1, hi[:, None, :], lo[:, None, :])  # (n, 8, 3)
-        corners = np.einsum("nij,nkj->nki", l2w[:, :3, :3], local) + l2w[:, None, :3, 3]
-        wpad = 1.0e-6 * (1.0 + np.abs(corners).max(1))
-        wlo, whi = corners.min(1) - wpad, corners.max(1) + wpad
-        centroid = np.array([i.entry.centroid for i in instances]).reshape(-1, 3)
-        centroid = np.einsum("nij,nj->ni", l2w[:, :3, :3], centroid) + l2w[:, :3, 3]
-        grids = [light_grid(lt, wlo, whi, corners) for lt in lights]
-        cell_base = np.cumsum([0] + [len(g.cell_start) - 1 for g in grids])
-        item_base = np.cumsum([0] + [len(g.cell_items) for g in grids])
-        starts = np.concatenate([g.cell_start[:-1] + b for g, b in zip(grids, item_base, strict=False)]
-                                + [item_base[-1:]])
-        face_base = np.concatenate([b + np.arange(6) * (g.grid**2 + 1) for g, b in zip(grids, cell_base, strict=False)]
-                                   or [np.zeros(6, np.int64)])
-        return [self._arr([g.kind for g in grids] or [0], wp.int32, np.int32),
-                self._arr([g.grid for g in grids] or [0], wp.int32, np.int32),
-                self._arr(np.concatenate([g.lvec for g in grids]) if grids else np.zeros((3, 3)), wp.vec3),
-                self._arr(np.concatenate([g.face_geo for g in grids]) if grids else np.zeros((6, 3)), wp.vec3),
-                self._arr(face_base, wp.int32, np.int32),
-                self._arr(starts, wp.int32, np.int32),
-                self._arr(np.concatenate([g.cell_items for g in grids] + [np.zeros(1)]), wp.int32, np.int32),
-                self._arr(np.concatenate([g.reach for g in grids]) if grids else np.zeros(1), wp.float32),
-                self._arr(2 * box, wp.int32, np.int32),
-                self._arr(centroid, wp.vec3), self._arr(wlo, wp.vec3), self._arr(whi, wp.vec3),
-                self._arr([i.entry.mesh.id for i in instances] or [0], wp.uint64, np.uint64),
-                self._arr(np.linalg.inv(l2w) if n else np.zeros((1, 4, 4)), wp.mat44), self._arr(lo, wp.vec3),
-                self._arr(hi, wp.vec3), n]
+def shadow_tables(instances: list[Instance], l2w: np.ndarray, lights: list[Light], up) -> list:
+    """The pixel kernel's shadow arguments, uploaded through ``up`` (:meth:`transfer.FrameTraffic.up`). Per light r:
+    kind, grid, lvec[3r:3r+3], faces [6r:6r+6] (origin s, origin t, cells per unit) and their first cell;
+    concatenated cell_start / cell_items; reach[r * n + k]; per instance: shape bits (2: box), world centroid, padded
+    world box, mesh id, world->local, local box (padded unless a Cube); the instance count."""
+    n = len(instances)
+    lo = np.array([i.entry.lo for i in instances]).reshape(-1, 3)
+    hi = np.array([i.entry.hi for i in instances]).reshape(-1, 3)
+    pad = 1.0e-4 * (hi - lo).max(1, initial=0.0)[:, None] + 1.0e-6
+    box = np.array([i.entry.box for i in instances], bool).reshape(-1)
+    lo, hi = np.where(box[:, None], lo, lo - pad), np.where(box[:, None], hi, hi + pad)
+    unit = np.stack(np.meshgrid([0, 1], [0, 1], [0, 1], indexing="ij"), -1).reshape(8, 3)
+    local = np.where(unit[None] == 1, hi[:, None, :], lo[:, None, :])  # (n, 8, 3)
+    corners = np.einsum("nij,nkj->nki", l2w[:, :3, :3], local) + l2w[:, None, :3, 3]
+    wpad = 1.0e-6 * (1.0 + np.abs(corners).max(1))
+    wlo, whi = corners.min(1) - wpad, corners.max(1) + wpad
+    centroid = np.array([i.entry.centroid for i in instances]).reshape(-1, 3)
+    centroid = np.einsum("nij,nj->ni", l2w[:, :3, :3], centroid) + l2w[:, :3, 3]
+    grids = [light_grid(lt, wlo, whi, corners) for lt in lights]
+    cell_base = np.cumsum([0] + [len(g.cell_start) - 1 for g in grids])
+    item_base = np.cumsum([0] + [len(g.cell_items) for g in grids])
+    starts = np.concatenate([g.cell_start[:-1] + b for g, b in zip(grids, item_base, strict=False)]
+                            + [item_base[-1:]])
+    face_base = np.concatenate([b + np.arange(6) * (g.grid**2 + 1) for g, b in zip(grids, cell_base, strict=False)]
+                               or [np.zeros(6, np.int64)])
+    return [up([g.kind for g in grids] or [0], wp.int32),
+            up([g.grid for g in grids] or [0], wp.int32),
+            up(np.concatenate([g.lvec for g in grids]) if grids else np.zeros((3, 3)), wp.vec3),
+            up(np.concatenate([g.face_geo for g in grids]) if grids else np.zeros((6, 3)), wp.vec3),
+            up(face_base, wp.int32),
+            up(starts, wp.int32),
+            up(np.concatenate([g.cell_items for g in grids] + [np.zeros(1)]), wp.int32),
+            up(np.concatenate([g.reach for g in grids]) if grids else np.zeros(1), wp.float32),
+            up(2 * box, wp.int32),
+            up(centroid, wp.vec3), up(wlo, wp.vec3), up(whi, wp.vec3),
+            up([i.entry.mesh.id for i in instances] or [0], wp.uint64),
+            up(np.linalg.inv(l2w) if n else np.zeros((1, 4, 4)), wp.mat44), up(lo, wp.vec3),
+            up(hi, wp.vec3), n]

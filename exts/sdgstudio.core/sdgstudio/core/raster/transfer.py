@@ -1,0 +1,145 @@
+"""A frame's host <-> device traffic in few large asynchronous copies (``FrameTraffic``), from recycled buffers.
+
+A frame uploads some 40 small tables (poses, materials, lights, shadow cells) and reads back its images and a few
+counts. Copied one by one, each costs the host a driver call and, on CUDA, from pageable memory, a wait for every
+kernel queued on the stream before it. Here the tables are packed into page-locked chunks and sent with one copy
+per chunk; the kernels read them through views into the device side of the chunk. Read-backs are queued into
+page-locked memory and waited for once, on an event created with ``CU_EVENT_BLOCKING_SYNC``, so that the waiting
+thread sleeps instead of spinning a core (processes sharing a GPU need those cores) and releases the GIL.
+
+On the CPU the same packing runs, with a host side copied into the device side at ``send``: the path the tests
+exercise everywhere, where a table used before its ``send`` reads stale memory as it would on a GPU.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import warp as wp
+
+__all__ = ["FrameTraffic", "Staging"]
+
+_ALIGN = 16  #: bytes; every view starts on a multiple (float4 / mat44 loads)
+_CHUNK = 1 << 20  #: bytes; the smallest chunk allocated
+_EVENT_BLOCKING_SYNC, _EVENT_DISABLE_TIMING = 0x1, 0x2  #: CUevent flags (wp.Event.Flags)
+
+
+def _numpy_dtype(dtype) -> type:
+    return wp.dtype_to_numpy(getattr(dtype, "_wp_scalar_type_", dtype))
+
+
+class _Chunk:
+    """``host`` (page-locked on CUDA) and ``dev`` of the same size."""
+
+    def __init__(self, device: wp.context.Device, nbytes: int) -> None:
+        self.nbytes = nbytes
+        self.dev = wp.empty(nbytes, dtype=wp.uint8, device=device)
+        self.host = wp.empty(nbytes, dtype=wp.uint8, device="cpu", pinned=device.is_cuda)
+        self.bytes = self.host.numpy()  # a view
+        self.used = 0
+        self.sent = 0
+
+
+class Staging:
+    """A backend's pool of chunks and wait events, shared by the frames it has in flight (thread-safe)."""
+
+    def __init__(self, device: wp.context.Device) -> None:
+        self.device = device
+        self._free: list[_Chunk] = []
+        self._events: list[wp.Event] = []
+        self._lock = threading.Lock()
+
+    def take(self, nbytes: int) -> _Chunk:
+        with self._lock:  # the smallest free chunk that fits
+            fits = [k for k, c in enumerate(self._free) if c.nbytes >= nbytes]
+            if fits:
+                chunk = self._free.pop(min(fits, key=lambda k: self._free[k].nbytes))
+                chunk.used = chunk.sent = 0
+                return chunk
+        return _Chunk(self.device, max(_CHUNK, 1 << (int(nbytes) - 1).bit_length()))
+
+    def give(self, chunks: list[_Chunk], events: list[wp.Event]) -> None:
+        with self._lock:
+            self._free.extend(chunks)
+            self._events.extend(events)
+
+    def event(self) -> wp.Event:
+        with self._lock:
+            if self._events:
+                return self._events.pop()
+        try:  # Warp's own events spin while waited for; the flags are the driver's (wp.Event.Flags)
+            from warp._src.context import runtime
+
+            handle = runtime.core.wp_cuda_event_create(self.device.context,
+                                                       _EVENT_BLOCKING_SYNC | _EVENT_DISABLE_TIMING)
+            if not handle:
+                raise RuntimeError("no event")
+            event = wp.Event(self.device, cuda_event=handle)
+            event.owner = True  # destroyed with the object
+            return event
+        except (ImportError, AttributeError, RuntimeError):
+            return wp.Event(self.device)
+
+
+class FrameTraffic:
+    """One frame's uploads (``up``) and read-back (``fetch``); ``close`` returns its buffers to the pool once the
+    frame's kernels are done with them (after its last ``fetch``)."""
+
+    def __init__(self, staging: Staging) -> None:
+        self.staging, self.device = staging, staging.device
+        self._chunks: list[_Chunk] = []
+        self._events: list[wp.Event] = []
+
+    def up(self, values, dtype) -> wp.array:
+        """``values`` (array-like, its last axes the dtype's shape) as a device array of ``dtype``, valid for
+        kernels launched after the next :meth:`send` (or :meth:`fetch`)."""
+        a = np.ascontiguousarray(values, _numpy_dtype(dtype))
+        inner = getattr(dtype, "_shape_", ())
+        shape = (0,) if a.size == 0 else a.shape[:a.ndim - len(inner)] if inner else a.shape
+        chunk = self._chunks[-1] if self._chunks else None
+        start = 0 if chunk is None else -(-chunk.used // _ALIGN) * _ALIGN
+        if chunk is None or start + a.nbytes > chunk.nbytes:
+            self.send()
+            chunk, start = self.staging.take(a.nbytes), 0
+            self._chunks.append(chunk)
+        chunk.bytes[start:start + a.nbytes] = a.reshape(-1).view(np.uint8)
+        chunk.used = start + a.nbytes
+        return wp.array(ptr=chunk.dev.ptr + start, dtype=dtype, shape=shape or (1,), device=self.device)
+
+    def send(self) -> None:
+        """Queue the copies of what ``up`` packed since the last send."""
+        for c in self._chunks:
+            if c.used > c.sent:
+                if self.device.is_cuda:
+                    wp.copy(c.dev, c.host, dest_offset=c.sent, src_offset=c.sent, count=c.used - c.sent,
+                            stream=self.device.stream)
+                else:
+                    c.dev.numpy()[c.sent:c.used] = c.bytes[c.sent:c.used]
+            c.sent = c.used
+
+    def fetch(self, arrays: dict[str, wp.array]) -> dict[str, np.ndarray]:
+        """The arrays' contents as numpy arrays of the caller's own, after everything queued so far; one wait."""
+        self.send()
+        if not self.device.is_cuda:
+            return {name: a.numpy() for name, a in arrays.items()}
+        sizes = {name: -(-a.size * wp.types.type_size_in_bytes(a.dtype) // _ALIGN) * _ALIGN
+                 for name, a in arrays.items()}
+        chunk = self.staging.take(sum(sizes.values()))
+        self._chunks.append(chunk)
+        chunk.used = chunk.sent = chunk.nbytes  # read-back space, never uploaded
+        views, off = {}, 0
+        for name, a in arrays.items():
+            views[name] = wp.array(ptr=chunk.host.ptr + off, dtype=a.dtype, shape=a.shape, device="cpu")
+            if a.size:
+                wp.copy(views[name], a, stream=self.device.stream)
+            off += sizes[name]
+        event = self.staging.event()
+        self._events.append(event)
+        self.device.stream.record_event(event)
+        wp.synchronize_event(event)
+        return {name: v.numpy().copy() for name, v in views.items()}
+
+    def close(self) -> None:
+        self.staging.give(self._chunks, self._events)
+        self._chunks, self._events = [], []

@@ -1,0 +1,58 @@
+"""FrameTraffic: a frame's tables packed into recycled chunks, sent in one copy per chunk, read back at once."""
+
+from __future__ import annotations
+
+import numpy as np
+import warp as wp
+from sdgstudio.core.raster.transfer import FrameTraffic, Staging
+
+
+def _staging() -> Staging:
+    wp.init()
+    return Staging(wp.get_device("cpu"))
+
+
+def test_tables_arrive_with_their_dtype_and_shape_after_send():
+    traffic = FrameTraffic(_staging())
+    mats = np.arange(2 * 16, dtype=np.float64).reshape(2, 4, 4)
+    a = traffic.up(mats, wp.mat44)
+    b = traffic.up([1, 2, 3], wp.int32)
+    c = traffic.up([[0.5, 1.5, 2.5]], wp.vec3)
+    e = traffic.up([], wp.vec3)
+    traffic.send()
+    assert a.dtype == wp.mat44 and a.shape == (2,) and np.array_equal(a.numpy(), mats.astype(np.float32))
+    assert b.dtype == wp.int32 and list(b.numpy()) == [1, 2, 3]
+    assert c.shape == (1,) and np.array_equal(c.numpy(), [[0.5, 1.5, 2.5]])
+    assert e.shape == (0,)
+    assert all(x.ptr % 16 == 0 for x in (a, b, c))  # aligned views for vector loads
+    traffic.close()
+
+
+def test_a_table_read_before_its_send_is_not_there_yet():
+    """As on a GPU, a kernel launched before ``send`` would read stale device memory: the CPU path copies too."""
+    traffic = FrameTraffic(_staging())
+    a = traffic.up(np.full(8, 7, np.int32), wp.int32)
+    assert not np.array_equal(a.numpy(), np.full(8, 7))
+    traffic.send()
+    assert np.array_equal(a.numpy(), np.full(8, 7))
+    traffic.close()
+
+
+def test_tables_larger_than_a_chunk_span_several_and_buffers_are_reused_by_the_next_frame():
+    staging = _staging()
+    traffic = FrameTraffic(staging)
+    big = np.random.default_rng(0).integers(0, 1000, (1 << 19) + 5).astype(np.int32)  # 2 MiB + 20 bytes
+    small = traffic.up(np.arange(10), wp.int32)
+    large = traffic.up(big, wp.int32)
+    tail = traffic.up(np.arange(5), wp.float32)
+    got = traffic.fetch({"large": large, "small": small, "tail": tail})
+    assert np.array_equal(got["large"], big) and list(got["small"]) == list(range(10))
+    assert list(got["tail"]) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    chunks = {id(c) for c in traffic._chunks}
+    assert len(chunks) == 2
+    traffic.close()
+    again = FrameTraffic(staging)
+    again.up(big, wp.int32)
+    again.up(np.arange(10), wp.int32)
+    assert {id(c) for c in again._chunks} <= chunks  # no new allocation
+    again.close()
