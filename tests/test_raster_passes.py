@@ -124,9 +124,9 @@ def _no_culling(light, lo, hi, corners):
 _UPDATE = geometry.DeviceGeometry.update
 
 
-def _no_hull_skip(self, instances):
+def _no_hull_skip(self, instances, traffic):
     """Device geometry whose triangles are never on the hull: a ray also tests its own instance."""
-    _UPDATE(self, instances)
+    _UPDATE(self, instances, traffic)
     self.tri_hull = wp.zeros(self.tri_hull.shape, dtype=wp.int32, device=self.device)
     self.key = ()
 

@@ -56,3 +56,31 @@ def test_tables_larger_than_a_chunk_span_several_and_buffers_are_reused_by_the_n
     again.up(np.arange(10), wp.int32)
     assert {id(c) for c in again._chunks} <= chunks  # no new allocation
     again.close()
+
+
+def test_a_kept_table_outlives_the_frame_whose_buffers_the_next_frame_overwrites():
+    staging = _staging()
+    traffic = FrameTraffic(staging)
+    kept = traffic.keep(np.arange(6, dtype=np.float32).reshape(2, 3), wp.vec3)
+    traffic.send()
+    traffic.close()
+    following = FrameTraffic(staging)
+    following.up(np.full(64, -1, np.float32), wp.float32)
+    following.send()
+    assert np.array_equal(kept.numpy(), [[0, 1, 2], [3, 4, 5]])
+    following.close()
+
+
+def test_lent_read_back_memory_returns_to_the_pool_when_its_last_array_is_gone():
+    """``fetch(lend=True)`` on CUDA hands out views of a page-locked chunk through a ``_Lease``."""
+    from sdgstudio.core.raster.transfer import _Lease
+
+    staging = _staging()
+    chunk = staging.take(64)
+    root = np.asarray(_Lease(chunk, staging))
+    image = root[16:32].view(np.float32).reshape(2, 2)
+    del root
+    assert chunk not in staging._free  # the image still uses it
+    image[:] = 1.0
+    del image
+    assert chunk in staging._free

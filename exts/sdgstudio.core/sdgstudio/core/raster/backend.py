@@ -119,11 +119,11 @@ class RasterBackend:
         """Each labelled object's full silhouette (occluders ignored), (H, W) bool by prim path, and the camera K:
         the very coverage ``render`` counts into ``unoccluded_pixel_count`` (BOP's ``mask/`` is made from it)."""
         sc = self.reader.read(stage, camera_path, resolution)
-        self.geometry.update(sc.instances)
+        traffic = FrameTraffic(self.staging)
+        self.geometry.update(sc.instances, traffic)
         n = len(sc.instances)
         l2w = np.stack([i.local_to_world for i in sc.instances]) if n else np.zeros((0, 4, 4))
         inst_obj = np.array([i.obj for i in sc.instances], np.int64)
-        traffic = FrameTraffic(self.staging)
         try:
             raster = self.primary.run(self.geometry, sc.camera, l2w, inst_obj, len(sc.objects), traffic,
                                       keep_cover=True)
@@ -148,7 +148,8 @@ class RasterBackend:
             raise ValueError(f"resolution must be (W, H) with W, H >= 1, got {resolution!r}")
         tm, t = {}, time.perf_counter()
         sc = self.reader.read(stage, camera_path, resolution)
-        self.geometry.update(sc.instances)
+        traffic = FrameTraffic(self.staging)
+        self.geometry.update(sc.instances, traffic)
         tm["scene"], t = _lap(t)
         cam, geo = sc.camera, copy.copy(self.geometry)  # a snapshot: the next frame's update replaces its arrays
         frame = FrameData(index=frame_index, camera=CameraData(cam.width, cam.height, cam.K.copy(),
@@ -161,9 +162,8 @@ class RasterBackend:
         if not self.settings.shadows:
             shadowed = []
         row = {k: r for r, k in enumerate(shadowed)}
-        traffic = FrameTraffic(self.staging)
         up = traffic.up
-        shading = [*self.shading.geometry(sc), *self.shading.materials(sc, self.reader.materials.textures, up),
+        shading = [*self.shading.geometry(sc, traffic.keep), *self.shading.materials(sc, self.reader.materials.textures, up),
                    *self.shading.lights(lights, [row.get(k, -1) for k in range(len(lights))], up),
                    wp.vec3(*ambient), wp.vec3(*sc.ambient)]
         shadows = shadow_tables(sc.instances, l2w, [lights[k] for k in shadowed], up)
@@ -200,7 +200,7 @@ class RasterBackend:
             loose = queue_loose_boxes(sc, self.label_geometry, job.traffic)
         got = job.traffic.fetch({**layers, "counts": px["counts"], "tight_lo": px["tight_lo"],
                                  "tight_hi": px["tight_hi"], "unoccluded": raster.unoccluded,
-                                 **{f"loose_{k}": v for k, v in loose.items()}})
+                                 **{f"loose_{k}": v for k, v in loose.items()}}, lend=True)
         tm["readback"], t = _lap(t)
         frame = job.frame
         for name in layers:

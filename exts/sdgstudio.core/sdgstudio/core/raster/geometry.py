@@ -1,7 +1,8 @@
 """All instances' triangles of a frame in one set of device arrays, rebuilt only when the list of meshes changes.
 
 Poses change every frame but meshes rarely do, so the local-frame vertices, the triangle indices and the
-per-triangle instance stay on the device; each frame uploads only one 4x4 per instance.
+per-triangle instance stay on the device; each frame uploads only one 4x4 per instance. A new list (objects shown
+or hidden) is uploaded with the frame's tables (``FrameTraffic.keep``), without waiting for the device.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import numpy as np
 import warp as wp
 
 from .scene import Instance
+from .transfer import FrameTraffic
 
 __all__ = ["DeviceGeometry"]
 
@@ -26,11 +28,11 @@ class DeviceGeometry:
         self.tri_off = np.zeros(1, np.int64)  #: (n + 1,) first triangle of each instance (host)
         self.points = self.vert_inst = self.tris = self.tri_inst = self.tri_off_dev = self.tri_hull = None
 
-    def update(self, instances: list[Instance]) -> None:
+    def update(self, instances: list[Instance], traffic: FrameTraffic) -> None:
         key = tuple(i.entry.serial for i in instances)
         if key == self.key and self.points is not None:
             return
-        dev = self.device
+        keep = traffic.keep
         nv = np.array([len(i.entry.points) for i in instances], np.int64)
         nt = np.array([len(i.entry.tris) for i in instances], np.int64)
         v_off = np.concatenate([[0], np.cumsum(nv)])
@@ -41,11 +43,10 @@ class DeviceGeometry:
         else:
             pts = np.concatenate([i.entry.points for i in instances]).astype(np.float32)
             tris = np.concatenate([i.entry.tris + o for i, o in zip(instances, v_off, strict=False)]).astype(np.int32)
-        self.points = wp.array(pts, dtype=wp.vec3, device=dev)
-        self.vert_inst = wp.array(np.repeat(np.arange(len(instances), dtype=np.int32), nv), dtype=wp.int32, device=dev)
-        self.tris = wp.array(tris, dtype=wp.vec3i, device=dev)
-        self.tri_inst = wp.array(np.repeat(np.arange(len(instances), dtype=np.int32), nt), dtype=wp.int32, device=dev)
-        self.tri_off_dev = wp.array(self.tri_off.astype(np.int32), dtype=wp.int32, device=dev)
-        hull = np.concatenate([i.entry.hull for i in instances] or [np.zeros(1, bool)])
-        self.tri_hull = wp.array(hull.astype(np.int32), dtype=wp.int32, device=dev)
+        self.points = keep(pts, wp.vec3)
+        self.vert_inst = keep(np.repeat(np.arange(len(instances), dtype=np.int32), nv), wp.int32)
+        self.tris = keep(tris, wp.vec3i)
+        self.tri_inst = keep(np.repeat(np.arange(len(instances), dtype=np.int32), nt), wp.int32)
+        self.tri_off_dev = keep(self.tri_off, wp.int32)
+        self.tri_hull = keep(np.concatenate([i.entry.hull for i in instances] or [np.zeros(1, bool)]), wp.int32)
         self.key = key

@@ -52,14 +52,14 @@ class LabelGeometry:
         self.points = self.vert_obj = None
         self.count = 0
 
-    def update(self, sc: RenderScene) -> None:
+    def update(self, sc: RenderScene, traffic: FrameTraffic) -> None:
         key = tuple(sc.instances[o.instance].entry.serial for o in sc.objects)
         if key != self.key or self.points is None:
             pts = [sc.instances[o.instance].entry.points for o in sc.objects] or [np.zeros((1, 3))]
             self.count = sum(len(p) for p in pts)
-            self.points = wp.array(np.concatenate(pts), dtype=wp.vec3d, device=self.device)
-            self.vert_obj = wp.array(np.repeat(np.arange(len(pts), dtype=np.int32), [len(p) for p in pts]),
-                                     dtype=wp.int32, device=self.device)
+            self.points = traffic.keep(np.concatenate(pts), wp.vec3d)
+            self.vert_obj = traffic.keep(np.repeat(np.arange(len(pts), dtype=np.int32), [len(p) for p in pts]),
+                                         wp.int32)
             self.key = key
 
 
@@ -75,7 +75,7 @@ def queue_loose_boxes(sc: RenderScene, geo: LabelGeometry, traffic: FrameTraffic
     N, dev, K, near = len(sc.objects), geo.device, sc.camera.K, sc.camera.near
     if N == 0:
         return {}
-    geo.update(sc)
+    geo.update(sc, traffic)
     out = {name: wp.full(N, v, dtype=wp.float64, device=dev)
            for name, v in (("lo_u", np.inf), ("lo_v", np.inf), ("hi_u", -np.inf), ("hi_v", -np.inf))}
     out["behind"] = wp.zeros(N, dtype=wp.int32, device=dev)

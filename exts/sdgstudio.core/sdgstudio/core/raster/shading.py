@@ -90,8 +90,9 @@ class ShadingTables:
     def _arr(self, values, dtype, np_dtype=np.float32) -> wp.array:
         return wp.array(np.asarray(values, np_dtype), dtype=dtype, device=self.device)
 
-    def geometry(self, sc: RenderScene) -> tuple:
-        """Per-triangle segment ids and per-corner uv / colour of all instances (cached by instance keys)."""
+    def geometry(self, sc: RenderScene, keep) -> tuple:
+        """Per-triangle segment ids and per-corner uv / colour of all instances (cached by instance keys; a new
+        list is uploaded through ``keep``, :meth:`transfer.FrameTraffic.keep`)."""
         key = tuple(i.key for i in sc.instances)
         if self._buffers is None or self._buffers[0] != key:
             nseg = np.array([len(i.entry.seg_tris) for i in sc.instances], np.int64)
@@ -100,8 +101,7 @@ class ShadingTables:
                                    for i, o in zip(sc.instances, seg_off, strict=True)] or [np.zeros(1, np.int64)])
             uv = np.concatenate([i.uv for i in sc.instances] or [np.zeros((3, 2), np.float32)])
             col = np.concatenate([i.color for i in sc.instances] or [np.zeros((3, 3), np.float32)])
-            self._buffers = (key, self._arr(segs, wp.int32, np.int32), self._arr(uv, wp.vec2),
-                             self._arr(col, wp.vec3))
+            self._buffers = (key, keep(segs, wp.int32), keep(uv, wp.vec2), keep(col, wp.vec3))
         return self._buffers[1:]
 
     def atlas(self, textures: Cache) -> tuple[wp.array, dict[str, int]]:

@@ -41,6 +41,21 @@ class _Chunk:
         self.sent = 0
 
 
+class _Lease:
+    """Keeps a read-back chunk out of the pool while numpy arrays over it live (``np.asarray(lease)`` is their
+    base), so that images reach their consumer (the writer) without a copy into fresh, page-faulting memory."""
+
+    def __init__(self, chunk: _Chunk, staging: Staging) -> None:
+        self.chunk, self.staging = chunk, staging
+        self.__array_interface__ = chunk.bytes.__array_interface__
+
+    def __del__(self) -> None:
+        try:
+            self.staging.give([self.chunk], [])
+        except Exception:  # interpreter shutdown
+            pass
+
+
 class Staging:
     """A backend's pool of chunks and wait events, shared by the frames it has in flight (thread-safe)."""
 
@@ -83,13 +98,14 @@ class Staging:
 
 
 class FrameTraffic:
-    """One frame's uploads (``up``) and read-back (``fetch``); ``close`` returns its buffers to the pool once the
-    frame's kernels are done with them (after its last ``fetch``)."""
+    """One frame's uploads (``up``, ``keep``) and read-backs (``fetch``); ``close`` returns its buffers to the pool
+    once the frame's kernels are done with them (after its last ``fetch``)."""
 
     def __init__(self, staging: Staging) -> None:
         self.staging, self.device = staging, staging.device
         self._chunks: list[_Chunk] = []
         self._events: list[wp.Event] = []
+        self._kept: list[tuple[wp.array, wp.array]] = []  #: (device array of its own, its view in a chunk)
 
     def up(self, values, dtype) -> wp.array:
         """``values`` (array-like, its last axes the dtype's shape) as a device array of ``dtype``, valid for
@@ -107,8 +123,15 @@ class FrameTraffic:
         chunk.used = start + a.nbytes
         return wp.array(ptr=chunk.dev.ptr + start, dtype=dtype, shape=shape or (1,), device=self.device)
 
+    def keep(self, values, dtype) -> wp.array:
+        """Like :meth:`up`, into a device array of its own that outlives the frame (tables cached across frames)."""
+        view = self.up(values, dtype)
+        own = wp.empty(view.shape, dtype=dtype, device=self.device)
+        self._kept.append((own, view))
+        return own
+
     def send(self) -> None:
-        """Queue the copies of what ``up`` packed since the last send."""
+        """Queue the copies of what ``up`` and ``keep`` packed since the last send."""
         for c in self._chunks:
             if c.used > c.sent:
                 if self.device.is_cuda:
@@ -117,28 +140,37 @@ class FrameTraffic:
                 else:
                     c.dev.numpy()[c.sent:c.used] = c.bytes[c.sent:c.used]
             c.sent = c.used
+        for own, view in self._kept:
+            if view.size:
+                wp.copy(own, view, stream=self.device.stream if self.device.is_cuda else None)
+        self._kept = []
 
-    def fetch(self, arrays: dict[str, wp.array]) -> dict[str, np.ndarray]:
-        """The arrays' contents as numpy arrays of the caller's own, after everything queued so far; one wait."""
+    def fetch(self, arrays: dict[str, wp.array], lend: bool = False) -> dict[str, np.ndarray]:
+        """The arrays' contents as numpy arrays of the caller's own, after everything queued so far; one wait.
+        ``lend``: on CUDA the arrays are views of the page-locked read-back buffer, which returns to the pool when
+        the last of them is gone (no copy: for images); else copies."""
         self.send()
         if not self.device.is_cuda:
             return {name: a.numpy() for name, a in arrays.items()}
-        sizes = {name: -(-a.size * wp.types.type_size_in_bytes(a.dtype) // _ALIGN) * _ALIGN
-                 for name, a in arrays.items()}
-        chunk = self.staging.take(sum(sizes.values()))
-        self._chunks.append(chunk)
+        nbytes = {name: a.size * wp.types.type_size_in_bytes(a.dtype) for name, a in arrays.items()}
+        chunk = self.staging.take(sum(-(-n // _ALIGN) * _ALIGN for n in nbytes.values()))
         chunk.used = chunk.sent = chunk.nbytes  # read-back space, never uploaded
-        views, off = {}, 0
+        if not lend:
+            self._chunks.append(chunk)
+        root = np.asarray(_Lease(chunk, self.staging)) if lend else chunk.bytes
+        out, off = {}, 0
         for name, a in arrays.items():
-            views[name] = wp.array(ptr=chunk.host.ptr + off, dtype=a.dtype, shape=a.shape, device="cpu")
             if a.size:
-                wp.copy(views[name], a, stream=self.device.stream)
-            off += sizes[name]
+                host = wp.array(ptr=chunk.host.ptr + off, dtype=a.dtype, shape=a.shape, device="cpu")
+                wp.copy(host, a, stream=self.device.stream)
+            out[name] = root[off:off + nbytes[name]].view(_numpy_dtype(a.dtype)).reshape(
+                a.shape + getattr(a.dtype, "_shape_", ()))
+            off += -(-nbytes[name] // _ALIGN) * _ALIGN
         event = self.staging.event()
         self._events.append(event)
         self.device.stream.record_event(event)
         wp.synchronize_event(event)
-        return {name: v.numpy().copy() for name, v in views.items()}
+        return out if lend else {name: v.copy() for name, v in out.items()}
 
     def close(self) -> None:
         self.staging.give(self._chunks, self._events)
