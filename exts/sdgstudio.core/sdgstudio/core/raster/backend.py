@@ -102,7 +102,7 @@ class RasterBackend:
         GIL released, so the next frame's stage read and tables overlap the GPU's work (bench/RESULTS.md)."""
         if self.settings.frames_in_flight is not None:
             return max(0, int(self.settings.frames_in_flight))
-        return 2 if self.device.is_cpu else 1
+        return 2 if self.device.is_cpu else 0
 
     def close(self) -> None:
         """Drop cached meshes, textures and device buffers; stop listening to the last stage."""

@@ -146,88 +146,95 @@ class LightGrid:
     reach: np.ndarray  #: per instance
 
 
+_FACE_AXIS = np.array([0, 0, 1, 1, 2, 2])  #: cube face 2a + (negative side): its axis a and sign
+_FACE_SIGN = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0])
+_UNIT = np.stack(np.meshgrid([0, 1], [0, 1], [0, 1], indexing="ij"), -1).reshape(8, 3)  #: box corners (lo 0, hi 1)
+
+
 def light_grid(light: Light, lo: np.ndarray, hi: np.ndarray, corners: np.ndarray) -> LightGrid:
-    """Cells of ``light`` over the instances' world boxes ``[lo, hi]`` (n, 3) with oriented box corners (n, 8, 3)."""
+    """Cells of ``light`` over the instances' world boxes ``[lo, hi]`` (n, 3) with oriented box corners (n, 8, 3).
+    All faces and instances at once (a few dozen numpy calls whatever the count)."""
     n = len(lo)
+    if n == 0:
+        G = 64 if light.kind == 0 else 32
+        return LightGrid(light.kind and 1, np.zeros((3, 3)), G, np.zeros((6, 3)),
+                         np.zeros(6 * (G * G + 1) + 1, np.int64), np.zeros(0, np.int64), np.zeros(0))
     if light.kind == 0:
         w = light.vec / np.linalg.norm(light.vec)
         e1 = np.cross(w, np.eye(3)[int(np.argmin(np.abs(w)))])
         e1 /= np.linalg.norm(e1)
         e2 = np.cross(w, e1)
         s, t = corners @ e1, corners @ e2
-        rects = [(np.arange(n), np.stack([s.min(1), t.min(1), s.max(1), t.max(1)], 1) if n else np.zeros((0, 4)))]
+        rect = np.stack([s.min(1), t.min(1), s.max(1), t.max(1)], 1)[None] if n else np.zeros((1, 0, 4))
+        inside = np.ones((1, n), bool)
         reach = (corners @ w).max(1) if n else np.zeros(0)
         order = np.argsort(-reach, kind="stable")
         lvec, G = np.stack([w, e1, e2]), int(np.clip(16 * np.sqrt(max(n, 1)), 64, 256))
     else:
         L = np.asarray(light.vec, np.float64)
-        rects = _cube_rects(lo - L, hi - L)
+        rect, inside = _cube_rects(lo - L, hi - L)
         reach = np.linalg.norm(np.maximum(np.maximum(lo - L, L - hi), 0.0), axis=1)
         order = np.argsort(reach, kind="stable")
         lvec, G = np.stack([L, np.zeros(3), np.zeros(3)]), int(np.clip(8 * np.sqrt(max(n, 1)), 32, 128))
-    rank = np.empty(n, np.int64)
-    rank[order] = np.arange(n)
-    per_face = G * G + 1
+    F, per_face = len(rect), G * G + 1
+    rect, inside = rect[:, order], inside[:, order]  # instances by rank: each cell lists them in reach order
+    lo_st, hi_st = rect[:, :, :2], rect[:, :, 2:]
+    big = np.float64(np.inf)
+    whole = np.prod(np.where(inside[..., None], hi_st, -big).max(1) - np.where(inside[..., None], lo_st, big).min(1),
+                    axis=1)  # (F,) area of the box around all of a face's footprints
+    area = np.prod(hi_st - lo_st, axis=2)
+    small = inside & (area <= HUGE * np.maximum(whole, 1e-300)[:, None])
+    use = np.where(small.any(1, keepdims=True), small, inside)  # footprints that set each face's grid extent
+    org = np.where(use[..., None], lo_st, big).min(1)
+    size = (np.where(use[..., None], hi_st, -big).max(1) - org).max(1)
+    size = np.maximum(size, 1e-9) * 1.001
+    org = org - 0.0005 * size[:, None]
+    inv = G / size
     face_geo = np.zeros((6, 3))
-    cells, items = [], []
-    for f, (inst, rect) in enumerate(rects):
-        srt = np.argsort(rank[inst], kind="stable")
-        inst, rect = inst[srt], rect[srt]
-        if len(inst) == 0:
-            continue
-        area = np.prod(rect[:, 2:] - rect[:, :2], axis=1)
-        small = area <= HUGE * max(float(np.prod(rect[:, 2:].max(0) - rect[:, :2].min(0))), 1e-300)
-        ext = rect[small] if small.any() else rect
-        org, size = ext[:, :2].min(0), float((ext[:, 2:].max(0) - ext[:, :2].min(0)).max())
-        size = max(size, 1e-9) * 1.001
-        org = org - 0.0005 * size
-        inv = G / size
-        face_geo[f] = (org[0], org[1], inv)
-        grow = 1.0e-4 * G  # cells: covers float32 rounding of the kernel's cell coordinates
-        span = np.floor((rect - np.tile(org, 2)) * inv + [-grow, -grow, grow, grow])
-        outside = np.any(span[:, :2] < 0, axis=1) | np.any(span[:, 2:] > G - 1, axis=1)
-        span = np.clip(span, 0, G - 1).astype(np.int64)
-        w_, h_ = span[:, 2] - span[:, 0] + 1, span[:, 3] - span[:, 1] + 1
-        cnt = w_ * h_
-        k = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        row = np.repeat(span[:, 1], cnt) + k // np.repeat(w_, cnt)
-        col = np.repeat(span[:, 0], cnt) + k % np.repeat(w_, cnt)
-        cells += [f * per_face + row * G + col, np.full(int(outside.sum()), f * per_face + G * G)]
-        items += [np.repeat(inst, cnt), inst[outside]]
-    cells = np.concatenate(cells) if cells else np.zeros(0, np.int64)
-    items = np.concatenate(items) if items else np.zeros(0, np.int64)
-    # a stable sort by cell keeps each cell's instances in reach order (they were appended by rank per face)
+    used = inside.any(1)
+    face_geo[:F][used] = np.column_stack([org, inv])[used]
+    grow = 1.0e-4 * G  # cells: covers float32 rounding of the kernel's cell coordinates
+    f_of, k_of = np.nonzero(inside)  # (face, rank) pairs in that order
+    r = rect[f_of, k_of]
+    o = org[f_of]
+    span = np.floor((r - np.concatenate([o, o], 1)) * inv[f_of, None] + [-grow, -grow, grow, grow])
+    outside = np.any(span[:, :2] < 0, axis=1) | np.any(span[:, 2:] > G - 1, axis=1)
+    span = np.clip(span, 0, G - 1).astype(np.int64)
+    w_, h_ = span[:, 2] - span[:, 0] + 1, span[:, 3] - span[:, 1] + 1
+    cnt = w_ * h_
+    k = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    row = np.repeat(span[:, 1], cnt) + k // np.repeat(w_, cnt)
+    col = np.repeat(span[:, 0], cnt) + k % np.repeat(w_, cnt)
+    base = f_of * per_face
+    cells = np.concatenate([np.repeat(base, cnt) + row * G + col, base[outside] + G * G])
+    items = np.concatenate([np.repeat(order[k_of], cnt), order[k_of][outside]])
+    # a stable sort by cell keeps each cell's instances in rank (reach) order
     srt = np.argsort(cells, kind="stable")
     start = np.concatenate([[0], np.cumsum(np.bincount(cells, minlength=6 * per_face))])
     return LightGrid(0 if light.kind == 0 else 1, lvec, G, face_geo, start, items[srt], reach)
 
 
-def _cube_rects(vlo: np.ndarray, vhi: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per cube face, the instances whose box (light at the origin) has a part in front of it and the bounds of
-    that part's projection ``(s0, t0, s1, t1)`` in [-1, 1]; a box crossing the face's plane reaches infinity on
-    the sides its cross-section spans (clamped to the face)."""
-    out = []
-    unit = np.stack(np.meshgrid([0, 1], [0, 1], [0, 1], indexing="ij"), -1).reshape(8, 3)
-    for a in range(3):
-        b, c = (a + 1) % 3, (a + 2) % 3
-        for sgn in (1.0, -1.0):
-            inst = np.flatnonzero(vhi[:, a] > 0 if sgn > 0 else vlo[:, a] < 0)
-            if len(inst) == 0:
-                out.append((inst, np.zeros((0, 4))))
-                continue
-            v = np.where(unit[None, :, :] == 1, vhi[inst, None, :], vlo[inst, None, :])  # (m, 8, 3)
-            depth = sgn * v[:, :, a]
-            fr = depth > 0
-            s = np.where(fr, v[:, :, b] / np.where(fr, depth, 1.0), np.nan)
-            t = np.where(fr, v[:, :, c] / np.where(fr, depth, 1.0), np.nan)
-            smin, smax, tmin, tmax = np.nanmin(s, 1), np.nanmax(s, 1), np.nanmin(t, 1), np.nanmax(t, 1)
-            crossing = ~fr.all(1)
-            smax = np.where(crossing & (vhi[inst, b] >= 0), np.inf, smax)
-            smin = np.where(crossing & (vlo[inst, b] <= 0), -np.inf, smin)
-            tmax = np.where(crossing & (vhi[inst, c] >= 0), np.inf, tmax)
-            tmin = np.where(crossing & (vlo[inst, c] <= 0), -np.inf, tmin)
-            out.append((inst, np.clip(np.stack([smin, tmin, smax, tmax], 1), -1.0, 1.0)))
-    return out
+def _cube_rects(vlo: np.ndarray, vhi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per cube face (6, n): whether each box (light at the origin) has a part in front of the face, and the
+    bounds of that part's projection ``(s0, t0, s1, t1)`` in [-1, 1]; a box crossing the face's plane reaches
+    infinity on the sides its cross-section spans (clamped to the face)."""
+    a, b, c = _FACE_AXIS, (_FACE_AXIS + 1) % 3, (_FACE_AXIS + 2) % 3
+    inside = np.where(_FACE_SIGN[:, None] > 0, vhi[:, a].T > 0, vlo[:, a].T < 0)  # (6, n)
+    v = np.where(_UNIT[None] == 1, vhi[:, None, :], vlo[:, None, :])  # (n, 8, 3)
+    depth = _FACE_SIGN[:, None, None] * np.moveaxis(v[:, :, a], 2, 0)  # (6, n, 8)
+    fr = depth > 0
+    safe = np.where(fr, depth, 1.0)
+    s = np.moveaxis(v[:, :, b], 2, 0) / safe
+    t = np.moveaxis(v[:, :, c], 2, 0) / safe
+    inf = np.float64(np.inf)
+    smin, smax = np.where(fr, s, inf).min(2), np.where(fr, s, -inf).max(2)
+    tmin, tmax = np.where(fr, t, inf).min(2), np.where(fr, t, -inf).max(2)
+    crossing = ~fr.all(2)
+    smax = np.where(crossing & (vhi[:, b].T >= 0), inf, smax)
+    smin = np.where(crossing & (vlo[:, b].T <= 0), -inf, smin)
+    tmax = np.where(crossing & (vhi[:, c].T >= 0), inf, tmax)
+    tmin = np.where(crossing & (vlo[:, c].T <= 0), -inf, tmin)
+    return np.clip(np.stack([smin, tmin, smax, tmax], 2), -1.0, 1.0), inside
 
 
 def shadow_tables(instances: list[Instance], l2w: np.ndarray, lights: list[Light], up) -> list:
@@ -241,8 +248,7 @@ def shadow_tables(instances: list[Instance], l2w: np.ndarray, lights: list[Light
     pad = 1.0e-4 * (hi - lo).max(1, initial=0.0)[:, None] + 1.0e-6
     box = np.array([i.entry.box for i in instances], bool).reshape(-1)
     lo, hi = np.where(box[:, None], lo, lo - pad), np.where(box[:, None], hi, hi + pad)
-    unit = np.stack(np.meshgrid([0, 1], [0, 1], [0, 1], indexing="ij"), -1).reshape(8, 3)
-    local = np.where(unit[None] == 1, hi[:, None, :], lo[:, None, :])  # (n, 8, 3)
+    local = np.where(_UNIT[None] == 1, hi[:, None, :], lo[:, None, :])  # (n, 8, 3)
     corners = np.einsum("nij,nkj->nki", l2w[:, :3, :3], local) + l2w[:, None, :3, 3]
     wpad = 1.0e-6 * (1.0 + np.abs(corners).max(1))
     wlo, whi = corners.min(1) - wpad, corners.max(1) + wpad
