@@ -76,9 +76,9 @@ def queue_loose_boxes(sc: RenderScene, geo: LabelGeometry, traffic: FrameTraffic
     if N == 0:
         return {}
     geo.update(sc, traffic)
-    out = {name: wp.full(N, v, dtype=wp.float64, device=dev)
+    out = {name: traffic.up(np.full(N, v), wp.float64)  # start values uploaded with the transforms
            for name, v in (("lo_u", np.inf), ("lo_v", np.inf), ("hi_u", -np.inf), ("hi_v", -np.inf))}
-    out["behind"] = wp.zeros(N, dtype=wp.int32, device=dev)
+    out["behind"] = traffic.up(np.zeros(N), wp.int32)
     obj_to_cam = traffic.up(_object_to_camera(sc)[1], wp.mat44d)
     traffic.send()
     per = 4096 if dev.is_cpu else 1

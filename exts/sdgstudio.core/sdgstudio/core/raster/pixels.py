@@ -261,11 +261,11 @@ class PixelPass:
                img((H, W), wp.uint32, WANT_IDS), img((H, W), wp.uint16, WANT_SEM), img((H, W, 3), wp.uint8, WANT_RGB)]
         # more bands than threads: a thread slowed by other work (the writer) leaves bands to the other
         N, B = n_objects, 1 if self.threads == 1 else 2 * self.threads
-        counts = wp.zeros((B, N + 1), dtype=wp.int32, device=dev)
-        tight_lo = wp.full((B, N + 1), wp.vec2i(1 << 30, 1 << 30), dtype=wp.vec2i, device=dev)
-        tight_hi = wp.full((B, N + 1), wp.vec2i(-1, -1), dtype=wp.vec2i, device=dev)
+        up = traffic.up  # accumulators start as uploaded values (no fill per array)
+        counts, tight_lo = up(np.zeros((B, N + 1)), wp.int32), up(np.full((B, N + 1, 2), 1 << 30), wp.vec2i)
+        tight_hi = up(np.full((B, N + 1, 2), -1), wp.vec2i)
         R = cam_to_world[:3, :3]
-        ids = [traffic.up(np.append(inst_id, 0), wp.int32), traffic.up(np.append(inst_sem, 0), wp.int32)]
+        ids = [up(np.append(inst_id, 0), wp.int32), up(np.append(inst_sem, 0), wp.int32)]
         traffic.send()
         inputs = [raster.zbuf, raster.planes, raster.normals, raster.e0, raster.e1, tri_inst, tri_hull, *ids,
                   raster.ray_x, raster.ray_y, wp.vec3(*cam_to_world[:3, 3]), wp.mat33(*R.ravel()), want, chunk,
