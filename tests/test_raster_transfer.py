@@ -58,16 +58,18 @@ def test_tables_larger_than_a_chunk_span_several_and_buffers_are_reused_by_the_n
     again.close()
 
 
-def test_a_kept_table_outlives_the_frame_whose_buffers_the_next_frame_overwrites():
+def test_a_table_sent_into_an_array_of_its_own_outlives_the_frame_whose_buffers_the_next_frame_reuses():
     staging = _staging()
     traffic = FrameTraffic(staging)
-    kept = traffic.keep(np.arange(6, dtype=np.float32).reshape(2, 3), wp.vec3)
+    kept = wp.zeros(4, dtype=wp.vec3, device="cpu")
+    traffic.up_into(kept[1:3], np.arange(6, dtype=np.float32).reshape(2, 3))
+    assert not kept.numpy().any()  # not before the send
     traffic.send()
     traffic.close()
     following = FrameTraffic(staging)
     following.up(np.full(64, -1, np.float32), wp.float32)
     following.send()
-    assert np.array_equal(kept.numpy(), [[0, 1, 2], [3, 4, 5]])
+    assert np.array_equal(kept.numpy(), [[0, 0, 0], [0, 1, 2], [3, 4, 5], [0, 0, 0]])
     following.close()
 
 

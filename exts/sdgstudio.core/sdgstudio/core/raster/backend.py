@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import copy
 import os
-import threading
 import time
 from dataclasses import dataclass
 
@@ -47,7 +46,7 @@ from pxr import Usd
 
 from ..frame import CameraData, FrameData
 from .geometry import DeviceGeometry
-from .labels import LabelGeometry, object_labels, queue_loose_boxes
+from .labels import object_labels, queue_loose_boxes
 from .pixels import WANT_DEPTH, WANT_IDS, WANT_NORMALS, WANT_RGB, WANT_SEM, PixelPass
 from .primary import PrimaryPass
 from .scene import RenderScene, SceneReader
@@ -88,7 +87,6 @@ class RasterBackend:
         self.pixels = PixelPass(self.device, threads)
         self.shading = ShadingTables(self.device)
         self.staging = Staging(self.device)
-        self._labels_lock = threading.Lock()
         self.close()
         self.last_timings: dict[str, float] = {}  #: ms per stage of the last render
 
@@ -98,8 +96,9 @@ class RasterBackend:
         next (0: one frame at a time). CPU: 2. The passes release the GIL for tens of ms, and a frame's serial
         parts (setup, host syncs, labels) leave the band threads idle unless another frame's kernels fill them:
         2-core VM, generate at 640x480: 18.6-19.3 frames/s with 1 in flight, 20.5-22.2 with 2 (bench/RESULTS.md).
-        CUDA: 1. Uploads are asynchronous from page-locked memory and ``execute`` sleeps in its two waits with the
-        GIL released, so the next frame's stage read and tables overlap the GPU's work (bench/RESULTS.md)."""
+        CUDA: 0. ``execute`` sleeps in its two waits with the GIL released, but the next frame's preparation and
+        this frame's launches then trade the GIL: H100, one process, 69 frames/s one at a time, 44 with one in
+        flight (bench/RESULTS.md). Processes sharing the GPU keep it busy instead (``launch --gpus-per-worker``)."""
         if self.settings.frames_in_flight is not None:
             return max(0, int(self.settings.frames_in_flight))
         return 2 if self.device.is_cpu else 0
@@ -111,7 +110,6 @@ class RasterBackend:
         self.reader = SceneReader(self.class_names, str(self.device), self.settings.segments,
                                   self.settings.cache_max_age)
         self.geometry = DeviceGeometry(self.device)
-        self.label_geometry = LabelGeometry(self.device)
         self.shading = ShadingTables(self.device)
 
     def silhouettes(self, stage: Usd.Stage, camera_path: str, resolution: tuple[int, int]
@@ -163,7 +161,7 @@ class RasterBackend:
             shadowed = []
         row = {k: r for r, k in enumerate(shadowed)}
         up = traffic.up
-        shading = [*self.shading.geometry(sc, traffic.keep), *self.shading.materials(sc, self.reader.materials.textures, up),
+        shading = [geo.segs, geo.uv, geo.col, *self.shading.materials(sc, self.reader.materials.textures, up),
                    *self.shading.lights(lights, [row.get(k, -1) for k in range(len(lights))], up),
                    wp.vec3(*ambient), wp.vec3(*sc.ambient)]
         shadows = shadow_tables(sc.instances, l2w, [lights[k] for k in shadowed], up)
@@ -174,8 +172,7 @@ class RasterBackend:
     def execute(self, job: PreparedFrame) -> FrameData:
         """The second half of :meth:`render`: the image passes and labels of a prepared frame (no stage access).
         Waits for the device twice: for the primary pass's tile count, then for everything the frame reads back
-        (images, counts, boxes) at once. Several frames may run at once: every buffer is the frame's own, and the
-        shared label geometry is used under a lock."""
+        (images, counts, boxes) at once. Several frames may run at once: every buffer is the frame's own."""
         try:
             return self._execute(job)
         finally:
@@ -183,21 +180,18 @@ class RasterBackend:
 
     def _execute(self, job: PreparedFrame) -> FrameData:
         tm, t = dict(job.timings), time.perf_counter()
-        sc, cam, geo, dev, annotators = job.scene, job.scene.camera, job.geometry, self.device, job.annotators
+        sc, cam, geo, annotators = job.scene, job.scene.camera, job.geometry, job.annotators
         raster = self.primary.run(geo, cam, job.l2w, job.inst_obj, len(sc.objects), job.traffic)
         tm["raster"], t = _lap(t)
         want = sum(f for name, f in _WANT.items() if name in annotators)
-        tri_inst = geo.tri_inst if geo.n_tris else wp.zeros(1, dtype=wp.int32, device=dev)
-        tri_hull = geo.tri_hull if geo.n_tris else wp.zeros(1, dtype=wp.int32, device=dev)
         inst_sem = np.array([sc.objects[o].class_id if o >= 0 else 0 for o in job.inst_obj], np.int64)
-        px = self.pixels.run(raster, tri_inst, tri_hull, job.inst_obj + 1, inst_sem, cam.cam_to_world, want,
+        px = self.pixels.run(raster, geo.tri_inst, geo.tri_hull, job.inst_obj + 1, inst_sem, cam.cam_to_world, want,
                              job.shading, job.shadows, self.settings.shadow_bias, len(sc.objects), job.traffic)
         tm["pixels"], t = _lap(t)
         layers = {name: px[key] for name, key in (("depth", "depth"), ("normals", "normals"),
                                                   ("instance_segmentation", "ids"), ("semantic_segmentation", "sem"),
                                                   ("rgb", "rgb")) if name in annotators}
-        with self._labels_lock:  # the label geometry is cached across frames; frames may overlap
-            loose = queue_loose_boxes(sc, self.label_geometry, job.traffic)
+        loose = queue_loose_boxes(sc, geo, raster.inst_obj, job.traffic)
         got = job.traffic.fetch({**layers, "counts": px["counts"], "tight_lo": px["tight_lo"],
                                  "tight_hi": px["tight_hi"], "unoccluded": raster.unoccluded,
                                  **{f"loose_{k}": v for k, v in loose.items()}}, lend=True)

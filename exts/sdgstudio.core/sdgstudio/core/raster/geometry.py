@@ -1,8 +1,10 @@
-"""All instances' triangles of a frame in one set of device arrays, rebuilt only when the list of meshes changes.
+"""All instances' triangles of a frame in one set of device arrays, gathered on the device from an atlas of meshes.
 
-Poses change every frame but meshes rarely do, so the local-frame vertices, the triangle indices and the
-per-triangle instance stay on the device; each frame uploads only one 4x4 per instance. A new list (objects shown
-or hidden) is uploaded with the frame's tables (``FrameTraffic.keep``), without waiting for the device.
+Poses change every frame but meshes rarely do: every mesh and appearance the reader has handed out is placed once
+in growing device arrays (the *atlas*: vertices, triangles, per-corner uv and colour). When the frame's list of
+instances changes (an object shown or hidden, a new asset), two gather kernels copy the listed parts from the atlas
+into the frame's concatenated arrays, from a table of a few numbers per instance: no host concatenation, no
+re-upload. Each frame then uploads only one 4x4 per instance (``primary.py``).
 """
 
 from __future__ import annotations
@@ -15,38 +17,174 @@ from .transfer import FrameTraffic
 
 __all__ = ["DeviceGeometry"]
 
+wp.set_module_options({"fuse_fp": False, "enable_backward": False})
+
+_COMPACT = 4  #: an atlas holding more than this many times the current frame's rows is rebuilt from the frame
+
+
+@wp.func
+def _owner(offsets: wp.array(dtype=wp.int32), n: int, row: int) -> int:
+    """The last ``i`` with ``offsets[i] <= row`` (``offsets`` ascending, ``offsets[0] == 0``)."""
+    lo = wp.int32(0)
+    hi = n - 1
+    while lo < hi:
+        mid = (lo + hi + 1) / 2
+        if offsets[mid] <= row:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@wp.kernel
+def gather_vertices_kernel(v_off: wp.array(dtype=wp.int32), v_src: wp.array(dtype=wp.int32), n_inst: int,
+                           atlas_points: wp.array(dtype=wp.vec3), atlas_points64: wp.array(dtype=wp.vec3d),
+                           points: wp.array(dtype=wp.vec3), points64: wp.array(dtype=wp.vec3d),
+                           vert_inst: wp.array(dtype=wp.int32), per: int, count: int):
+    """Frame vertex ``v`` of instance ``i`` is atlas vertex ``v_src[i] + v - v_off[i]``."""
+    tid = wp.tid()
+    for v in range(tid * per, wp.min(count, tid * per + per)):
+        _gather_vertex(v, v_off, v_src, n_inst, atlas_points, atlas_points64, points, points64, vert_inst)
+
+
+@wp.func
+def _gather_vertex(v: int, v_off: wp.array(dtype=wp.int32), v_src: wp.array(dtype=wp.int32), n_inst: int,
+                   atlas_points: wp.array(dtype=wp.vec3), atlas_points64: wp.array(dtype=wp.vec3d),
+                   points: wp.array(dtype=wp.vec3), points64: wp.array(dtype=wp.vec3d),
+                   vert_inst: wp.array(dtype=wp.int32)):
+    i = _owner(v_off, n_inst, v)
+    src = v_src[i] + v - v_off[i]
+    points[v] = atlas_points[src]
+    points64[v] = atlas_points64[src]
+    vert_inst[v] = i
+
+
+@wp.kernel
+def gather_triangles_kernel(t_off: wp.array(dtype=wp.int32), t_src: wp.array(dtype=wp.int32),
+                            c_src: wp.array(dtype=wp.int32), v_off: wp.array(dtype=wp.int32),
+                            seg_off: wp.array(dtype=wp.int32), n_inst: int, atlas_tris: wp.array(dtype=wp.vec3i),
+                            atlas_hull: wp.array(dtype=wp.int32), atlas_seg: wp.array(dtype=wp.int32),
+                            atlas_uv: wp.array(dtype=wp.vec2), atlas_col: wp.array(dtype=wp.vec3),
+                            tris: wp.array(dtype=wp.vec3i), tri_inst: wp.array(dtype=wp.int32),
+                            tri_hull: wp.array(dtype=wp.int32), segs: wp.array(dtype=wp.int32),
+                            uv: wp.array(dtype=wp.vec2), col: wp.array(dtype=wp.vec3), per: int, count: int):
+    """Frame triangle ``g`` of instance ``i`` is atlas triangle ``t_src[i] + g - t_off[i]`` (vertex indices local
+    to its mesh, made global by ``v_off[i]``; segment ids by ``seg_off[i]``); its corners' uv and colour come from
+    the instance's appearance at atlas corner ``c_src[i]``."""
+    tid = wp.tid()
+    for g in range(tid * per, wp.min(count, tid * per + per)):
+        _gather_triangle(g, t_off, t_src, c_src, v_off, seg_off, n_inst, atlas_tris, atlas_hull, atlas_seg, atlas_uv,
+                         atlas_col, tris, tri_inst, tri_hull, segs, uv, col)
+
+
+@wp.func
+def _gather_triangle(g: int, t_off: wp.array(dtype=wp.int32), t_src: wp.array(dtype=wp.int32),
+                     c_src: wp.array(dtype=wp.int32), v_off: wp.array(dtype=wp.int32),
+                     seg_off: wp.array(dtype=wp.int32), n_inst: int, atlas_tris: wp.array(dtype=wp.vec3i),
+                     atlas_hull: wp.array(dtype=wp.int32), atlas_seg: wp.array(dtype=wp.int32),
+                     atlas_uv: wp.array(dtype=wp.vec2), atlas_col: wp.array(dtype=wp.vec3),
+                     tris: wp.array(dtype=wp.vec3i), tri_inst: wp.array(dtype=wp.int32),
+                     tri_hull: wp.array(dtype=wp.int32), segs: wp.array(dtype=wp.int32),
+                     uv: wp.array(dtype=wp.vec2), col: wp.array(dtype=wp.vec3)):
+    i = _owner(t_off, n_inst, g)
+    k = g - t_off[i]
+    src = t_src[i] + k
+    base = v_off[i]
+    t = atlas_tris[src]
+    tris[g] = wp.vec3i(t[0] + base, t[1] + base, t[2] + base)
+    tri_inst[g] = i
+    tri_hull[g] = atlas_hull[src]
+    segs[g] = atlas_seg[src] + seg_off[i]
+    for c in range(3):
+        uv[3 * g + c] = atlas_uv[c_src[i] + 3 * k + c]
+        col[3 * g + c] = atlas_col[c_src[i] + 3 * k + c]
+
+
+class _Atlas:
+    """Rows of many parts in one growing device array per field; a part is placed when first used, by key."""
+
+    def __init__(self, device: wp.context.Device, fields: dict[str, type]) -> None:
+        self.device, self.fields = device, fields
+        self.where: dict = {}  #: part key -> first row
+        self.rows = 0
+        self.arrays = {name: wp.empty(1, dtype=dtype, device=device) for name, dtype in fields.items()}
+
+    def place(self, parts: list[tuple], traffic: FrameTraffic) -> list[int]:
+        """First rows of ``parts`` = [(key, {field: numpy rows})], placing those not in the atlas yet (uploaded with
+        the frame's tables); an atlas grown past ``_COMPACT`` times what the frame uses starts over."""
+        needed = sum(len(next(iter(data.values()))) for key, data in dict(parts).items())
+        if self.rows > _COMPACT * max(needed, 1024):
+            self.where, self.rows = {}, 0
+        new = [(key, data) for key, data in dict(parts).items() if key not in self.where]
+        if new:
+            count = sum(len(next(iter(data.values()))) for _, data in new)
+            capacity = self.arrays[next(iter(self.fields))].shape[0]
+            if self.rows + count > capacity:
+                size = max(2 * capacity, self.rows + count)
+                for name, dtype in self.fields.items():
+                    grown = wp.empty(size, dtype=dtype, device=self.device)
+                    if self.rows:
+                        wp.copy(grown, self.arrays[name], count=self.rows)
+                    self.arrays[name] = grown
+            for name, array in self.arrays.items():
+                traffic.up_into(array[self.rows:self.rows + count], np.concatenate([d[name] for _, d in new]))
+            for key, data in new:
+                self.where[key] = self.rows
+                self.rows += len(next(iter(data.values())))
+        return [self.where[key] for key, _ in parts]
+
 
 class DeviceGeometry:
-    """Concatenated local-frame vertices (``points``), triangles (``tris``, global vertex indices), the owning
-    instance of every vertex / triangle and whether a triangle is on its mesh's convex hull (``tri_hull``), for the
-    instance list of the last :meth:`update`."""
+    """The frame's concatenated geometry, for the instance list of the last :meth:`update`: local-frame vertices
+    (``points``, and ``points64`` for labels), triangles (``tris``, frame vertex indices), the owning instance of
+    every vertex / triangle, whether a triangle is on its mesh's convex hull (``tri_hull``), its material segment
+    (``segs``, into the instances' concatenated ``seg_materials``) and its corners' uv / colour."""
 
     def __init__(self, device: wp.context.Device) -> None:
         self.device = device
         self.key: tuple = ()
-        self.n_tris = 0
-        self.tri_off = np.zeros(1, np.int64)  #: (n + 1,) first triangle of each instance (host)
-        self.points = self.vert_inst = self.tris = self.tri_inst = self.tri_off_dev = self.tri_hull = None
+        self.n_tris = self.n_points = 0
+        self.points = self.points64 = self.vert_inst = self.tris = self.tri_inst = self.tri_hull = None
+        self.segs = self.uv = self.col = None
+        self._vertices = _Atlas(device, {"points": wp.vec3, "points64": wp.vec3d})
+        self._triangles = _Atlas(device, {"tris": wp.vec3i, "hull": wp.int32, "seg": wp.int32})
+        self._corners = _Atlas(device, {"uv": wp.vec2, "col": wp.vec3})
 
     def update(self, instances: list[Instance], traffic: FrameTraffic) -> None:
-        key = tuple(i.entry.serial for i in instances)
+        key = tuple((i.entry.serial, i.key) for i in instances)
         if key == self.key and self.points is not None:
             return
-        keep = traffic.keep
+        dev, up = self.device, traffic.up
         nv = np.array([len(i.entry.points) for i in instances], np.int64)
         nt = np.array([len(i.entry.tris) for i in instances], np.int64)
-        v_off = np.concatenate([[0], np.cumsum(nv)])
-        self.tri_off = np.concatenate([[0], np.cumsum(nt)])
-        self.n_tris = int(self.tri_off[-1])
-        if not instances:
-            pts, tris = np.zeros((1, 3), np.float32), np.zeros((1, 3), np.int32)
-        else:
-            pts = np.concatenate([i.entry.points for i in instances]).astype(np.float32)
-            tris = np.concatenate([i.entry.tris + o for i, o in zip(instances, v_off, strict=False)]).astype(np.int32)
-        self.points = keep(pts, wp.vec3)
-        self.vert_inst = keep(np.repeat(np.arange(len(instances), dtype=np.int32), nv), wp.int32)
-        self.tris = keep(tris, wp.vec3i)
-        self.tri_inst = keep(np.repeat(np.arange(len(instances), dtype=np.int32), nt), wp.int32)
-        self.tri_off_dev = keep(self.tri_off, wp.int32)
-        self.tri_hull = keep(np.concatenate([i.entry.hull for i in instances] or [np.zeros(1, bool)]), wp.int32)
+        nseg = np.array([len(i.entry.seg_tris) for i in instances], np.int64)
+        v_src = self._vertices.place([(i.entry.serial, {
+            "points": i.entry.points, "points64": i.entry.points}) for i in instances], traffic)
+        t_src = self._triangles.place([(i.entry.serial, {
+            "tris": i.entry.tris, "hull": i.entry.hull,
+            "seg": np.repeat(np.arange(len(i.entry.seg_tris)), i.entry.seg_tris)}) for i in instances], traffic)
+        c_src = self._corners.place([(i.key, {"uv": i.uv, "col": i.color}) for i in instances], traffic)
+        V, T = int(nv.sum()), int(nt.sum())
+        self.n_points, self.n_tris = V, T
+        vertex, triangle = (wp.empty if V else wp.zeros), (wp.empty if T else wp.zeros)  # the gathers fill them
+        self.points, self.points64 = vertex(max(V, 1), wp.vec3, device=dev), vertex(max(V, 1), wp.vec3d, device=dev)
+        self.vert_inst = vertex(max(V, 1), wp.int32, device=dev)
+        self.tris, self.tri_inst = triangle(max(T, 1), wp.vec3i, device=dev), triangle(max(T, 1), wp.int32, device=dev)
+        self.tri_hull, self.segs = triangle(max(T, 1), wp.int32, device=dev), triangle(max(T, 1), wp.int32, device=dev)
+        self.uv, self.col = triangle(3 * max(T, 1), wp.vec2, device=dev), triangle(3 * max(T, 1), wp.vec3, device=dev)
+        v_off, t_off = np.cumsum(nv) - nv, np.cumsum(nt) - nt
+        tables = [up(v_off, wp.int32), up(v_src, wp.int32), up(t_off, wp.int32), up(t_src, wp.int32),
+                  up(c_src, wp.int32), up(np.cumsum(nseg) - nseg, wp.int32)]
+        traffic.send()
+        n, per = len(instances), 1024 if dev.is_cpu else 1
+        if V:
+            wp.launch(gather_vertices_kernel, dim=(V + per - 1) // per, device=dev, inputs=[
+                tables[0], tables[1], n, self._vertices.arrays["points"], self._vertices.arrays["points64"],
+                self.points, self.points64, self.vert_inst, per, V])
+        if T:
+            tri = self._triangles.arrays
+            wp.launch(gather_triangles_kernel, dim=(T + per - 1) // per, device=dev, inputs=[
+                tables[2], tables[3], tables[4], tables[0], tables[5], n, tri["tris"], tri["hull"], tri["seg"],
+                self._corners.arrays["uv"], self._corners.arrays["col"], self.tris, self.tri_inst, self.tri_hull,
+                self.segs, self.uv, self.col, per, T])
         self.key = key

@@ -12,25 +12,29 @@ import numpy as np
 import warp as wp
 
 from ..frame import ObjectLabel
+from .geometry import DeviceGeometry
 from .scene import RenderScene
 from .transfer import FrameTraffic
 
-__all__ = ["LabelGeometry", "object_labels", "queue_loose_boxes"]
+__all__ = ["object_labels", "queue_loose_boxes"]
 
 wp.set_module_options({"fuse_fp": False, "enable_backward": False})
 
 
 @wp.kernel
-def loose_kernel(points: wp.array(dtype=wp.vec3d), vert_obj: wp.array(dtype=wp.int32),
-                 obj_to_cam: wp.array(dtype=wp.mat44d), fx: wp.float64, fy: wp.float64, cx: wp.float64,
+def loose_kernel(points: wp.array(dtype=wp.vec3d), vert_inst: wp.array(dtype=wp.int32),
+                 inst_obj: wp.array(dtype=wp.int32), obj_to_cam: wp.array(dtype=wp.mat44d), fx: wp.float64, fy: wp.float64, cx: wp.float64,
                  cy: wp.float64, near: wp.float64, lo_u: wp.array(dtype=wp.float64), lo_v: wp.array(dtype=wp.float64),
                  hi_u: wp.array(dtype=wp.float64), hi_v: wp.array(dtype=wp.float64),
                  behind: wp.array(dtype=wp.int32), per: int, count: int):
     """Per object: extent of its vertices in front of the near plane projected to pixels; ``behind`` = 1 when
-    some vertex is behind it (the host then adds the edge crossings)."""
+    some vertex is behind it (the host then adds the edge crossings). Vertices of unlabelled instances are
+    skipped."""
     tid = wp.tid()
     for v in range(tid * per, wp.min(count, tid * per + per)):
-        k = vert_obj[v]
+        k = inst_obj[vert_inst[v]]
+        if k < 0:
+            continue
         p = wp.transform_point(obj_to_cam[k], points[v])
         if p[2] >= near:
             u = p[0] / p[2] * fx + cx
@@ -43,48 +47,28 @@ def loose_kernel(points: wp.array(dtype=wp.vec3d), vert_obj: wp.array(dtype=wp.i
             behind[k] = 1
 
 
-class LabelGeometry:
-    """All labelled objects' local vertices concatenated on the device, float64 (cached by the objects' meshes)."""
-
-    def __init__(self, device: wp.context.Device) -> None:
-        self.device = device
-        self.key: tuple = ()
-        self.points = self.vert_obj = None
-        self.count = 0
-
-    def update(self, sc: RenderScene, traffic: FrameTraffic) -> None:
-        key = tuple(sc.instances[o.instance].entry.serial for o in sc.objects)
-        if key != self.key or self.points is None:
-            pts = [sc.instances[o.instance].entry.points for o in sc.objects] or [np.zeros((1, 3))]
-            self.count = sum(len(p) for p in pts)
-            self.points = traffic.keep(np.concatenate(pts), wp.vec3d)
-            self.vert_obj = traffic.keep(np.repeat(np.arange(len(pts), dtype=np.int32), [len(p) for p in pts]),
-                                         wp.int32)
-            self.key = key
-
-
 def _object_to_camera(sc: RenderScene) -> tuple[np.ndarray, np.ndarray]:
     """Each object's local-to-world (N, 4, 4) and local-to-camera (OpenCV) transforms."""
     l2w = np.stack([sc.instances[o.instance].local_to_world for o in sc.objects])
     return l2w, np.linalg.inv(sc.camera.cam_to_world) @ l2w
 
 
-def queue_loose_boxes(sc: RenderScene, geo: LabelGeometry, traffic: FrameTraffic) -> dict[str, wp.array]:
-    """Queues the loose-box kernel of ``sc``'s objects; its outputs, to read back for :func:`object_labels`.
-    ``geo`` is updated to ``sc`` (callers serialize this: the geometry is shared across frames)."""
+def queue_loose_boxes(sc: RenderScene, geo: DeviceGeometry, inst_obj: wp.array, traffic: FrameTraffic
+                      ) -> dict[str, wp.array]:
+    """Queues the loose-box kernel of ``sc``'s objects over the frame's vertices (``geo``, instance -> object
+    ``inst_obj``); its outputs, to read back for :func:`object_labels`."""
     N, dev, K, near = len(sc.objects), geo.device, sc.camera.K, sc.camera.near
     if N == 0:
         return {}
-    geo.update(sc, traffic)
     out = {name: traffic.up(np.full(N, v), wp.float64)  # start values uploaded with the transforms
            for name, v in (("lo_u", np.inf), ("lo_v", np.inf), ("hi_u", -np.inf), ("hi_v", -np.inf))}
     out["behind"] = traffic.up(np.zeros(N), wp.int32)
     obj_to_cam = traffic.up(_object_to_camera(sc)[1], wp.mat44d)
     traffic.send()
     per = 4096 if dev.is_cpu else 1
-    wp.launch(loose_kernel, dim=max(1, (geo.count + per - 1) // per), device=dev, inputs=[
-        geo.points, geo.vert_obj, obj_to_cam,
-        *(float(x) for x in (K[0, 0], K[1, 1], K[0, 2], K[1, 2], near)), *out.values(), per, geo.count])
+    wp.launch(loose_kernel, dim=max(1, (geo.n_points + per - 1) // per), device=dev, inputs=[
+        geo.points64, geo.vert_inst, inst_obj, obj_to_cam,
+        *(float(x) for x in (K[0, 0], K[1, 1], K[0, 2], K[1, 2], near)), *out.values(), per, geo.n_points])
     return out
 
 

@@ -300,6 +300,7 @@ class Raster:
     ray_x: wp.array  #: (W,) float32 ray slopes
     ray_y: wp.array  #: (H,)
     unoccluded: wp.array  #: (max(N, 1),) int32 per object: pixels covered with every occluder removed
+    inst_obj: wp.array  #: per instance: object index, -1 unlabelled
     silhouettes: dict[int, np.ndarray] | None = None  #: object -> (H, W) bool coverage, when ``run(keep_cover=True)``
 
 
@@ -345,8 +346,8 @@ class PrimaryPass:
             l2c = up(np.linalg.inv(c2w) @ l2w, wp.mat44)
             obj_lo, obj_hi = up(np.full((max(N, 1), 2), 1 << 30), wp.vec2i), up(np.full((max(N, 1), 2), -1), wp.vec2i)
             traffic.send()
-            vcam = wp.empty(len(geo.points), dtype=wp.vec3, device=dev)
-            self._launch(transform_kernel, len(geo.points), [geo.points, geo.vert_inst, l2c, vcam])
+            vcam = wp.empty(geo.n_points, dtype=wp.vec3, device=dev)
+            self._launch(transform_kernel, geo.n_points, [geo.points, geo.vert_inst, l2c, vcam])
             T = geo.n_tris
             bbox = wp.empty(T, dtype=wp.vec4i, device=dev)
             ntiles = wp.empty(T, dtype=wp.int32, device=dev)
@@ -377,4 +378,4 @@ class PrimaryPass:
         else:
             traffic.send()
             planes, normals, e0, e1 = (wp.zeros(1, dtype=d, device=dev) for d in (wp.vec4, wp.vec3, wp.vec3, wp.vec3))
-        return Raster(zbuf, planes, normals, e0, e1, ray_x, ray_y, unocc, silhouettes)
+        return Raster(zbuf, planes, normals, e0, e1, ray_x, ray_y, unocc, obj_arr, silhouettes)

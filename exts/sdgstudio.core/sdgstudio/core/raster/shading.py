@@ -78,7 +78,6 @@ class ShadingTables:
 
     def __init__(self, device: wp.context.Device) -> None:
         self.device = device
-        self._buffers: tuple | None = None
         self._atlas: tuple | None = None
         x = np.arange(256) / 255.0
         self.lut = self._arr(np.concatenate([np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4), x]),
@@ -89,20 +88,6 @@ class ShadingTables:
 
     def _arr(self, values, dtype, np_dtype=np.float32) -> wp.array:
         return wp.array(np.asarray(values, np_dtype), dtype=dtype, device=self.device)
-
-    def geometry(self, sc: RenderScene, keep) -> tuple:
-        """Per-triangle segment ids and per-corner uv / colour of all instances (cached by instance keys; a new
-        list is uploaded through ``keep``, :meth:`transfer.FrameTraffic.keep`)."""
-        key = tuple(i.key for i in sc.instances)
-        if self._buffers is None or self._buffers[0] != key:
-            nseg = np.array([len(i.entry.seg_tris) for i in sc.instances], np.int64)
-            seg_off = np.cumsum(nseg) - nseg
-            segs = np.concatenate([np.repeat(np.arange(len(i.entry.seg_tris)) + o, i.entry.seg_tris)
-                                   for i, o in zip(sc.instances, seg_off, strict=True)] or [np.zeros(1, np.int64)])
-            uv = np.concatenate([i.uv for i in sc.instances] or [np.zeros((3, 2), np.float32)])
-            col = np.concatenate([i.color for i in sc.instances] or [np.zeros((3, 3), np.float32)])
-            self._buffers = (key, keep(segs, wp.int32), keep(uv, wp.vec2), keep(col, wp.vec3))
-        return self._buffers[1:]
 
     def atlas(self, textures: Cache) -> tuple[wp.array, dict[str, int]]:
         """All cached textures in one uint8 device array (rebuilt only when the texture cache changes)."""

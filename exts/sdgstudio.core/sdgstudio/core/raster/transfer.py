@@ -98,14 +98,14 @@ class Staging:
 
 
 class FrameTraffic:
-    """One frame's uploads (``up``, ``keep``) and read-backs (``fetch``); ``close`` returns its buffers to the pool
+    """One frame's uploads (``up``, ``up_into``) and read-backs (``fetch``); ``close`` returns its buffers to the pool
     once the frame's kernels are done with them (after its last ``fetch``)."""
 
     def __init__(self, staging: Staging) -> None:
         self.staging, self.device = staging, staging.device
         self._chunks: list[_Chunk] = []
         self._events: list[wp.Event] = []
-        self._kept: list[tuple[wp.array, wp.array]] = []  #: (device array of its own, its view in a chunk)
+        self._kept: list[tuple[wp.array, wp.array]] = []  #: (destination outliving the frame, its view in a chunk)
 
     def up(self, values, dtype) -> wp.array:
         """``values`` (array-like, its last axes the dtype's shape) as a device array of ``dtype``, valid for
@@ -123,15 +123,14 @@ class FrameTraffic:
         chunk.used = start + a.nbytes
         return wp.array(ptr=chunk.dev.ptr + start, dtype=dtype, shape=shape or (1,), device=self.device)
 
-    def keep(self, values, dtype) -> wp.array:
-        """Like :meth:`up`, into a device array of its own that outlives the frame (tables cached across frames)."""
-        view = self.up(values, dtype)
-        own = wp.empty(view.shape, dtype=dtype, device=self.device)
-        self._kept.append((own, view))
-        return own
+    def up_into(self, dest: wp.array, values) -> None:
+        """Like :meth:`up`, then copied into ``dest`` (a contiguous device array, or slice, that outlives the
+        frame: tables cached across frames) at the next :meth:`send`."""
+        view = self.up(values, dest.dtype)  # (may send, which starts a new list)
+        self._kept.append((dest, view))
 
     def send(self) -> None:
-        """Queue the copies of what ``up`` and ``keep`` packed since the last send."""
+        """Queue the copies of what ``up`` and ``up_into`` packed since the last send."""
         for c in self._chunks:
             if c.used > c.sent:
                 if self.device.is_cuda:
