@@ -60,7 +60,9 @@ class StageLayout:
         out.labelled = {path: cls for path, cls in self.everything.labelled.items() if shown(Sdf.Path(path))}
         for path, group in self.everything.groups.items():
             gprims = [g for g in group.gprims if shown(g.GetPath())]
-            if gprims:
+            if len(gprims) == len(group.gprims):
+                out.groups[path] = group  # the same object as in earlier frames (readers cache by it)
+            elif gprims:
                 out.groups[path] = GprimGroup(group.root, group.semantic_class, gprims)
         return out
 

@@ -31,6 +31,7 @@ class Changes:
     visibility: set[Sdf.Path] = field(default_factory=set)  #: prims whose ``visibility`` was edited
     rebind: bool = False  #: a ``material:binding*`` or ``collection:*`` property changed: re-resolve bindings
     prims: set[Sdf.Path] = field(default_factory=set)  #: prims with other edited properties (xform ops excluded)
+    moved: set[Sdf.Path] = field(default_factory=set)  #: prims whose xform ops were edited (read every frame anyway)
 
 
 class StageChanges:
@@ -75,7 +76,8 @@ class StageChanges:
             return
         name = path.name
         if name.startswith("xformOp") or name == "xformOpOrder":
-            return  # transforms are read every frame
+            pending.moved.add(path.GetPrimPath())  # world transforms are read every frame; shapes below it are not
+            return
         if name == "visibility":
             pending.visibility.add(path.GetPrimPath())
         elif name in GROUPING:

@@ -24,6 +24,12 @@ class Cache:
         hit[1] = tick
         return hit[0]
 
+    def touch(self, key, tick: int) -> None:
+        """Marks ``key`` used now, if cached."""
+        hit = self.data.get(key)
+        if hit is not None:
+            hit[1] = tick
+
     def sweep(self, tick: int, max_age: int) -> None:
         for k in [k for k, v in self.data.items() if tick - v[1] > max_age]:
             del self.data[k]
@@ -70,6 +76,7 @@ class MaterialReader:
         self._by_path: dict[Sdf.Path, int] = {}
         self._bound: dict[Sdf.Path, UsdShade.Material | None] = {}  #: gprim -> bound material
         self._values: dict[Sdf.Path, Material] = {}  #: material -> its inputs
+        self._loose: dict[Sdf.Path, bool] = {}  #: prim -> a shading node outside any material (until a resync)
 
     def begin_frame(self, changed=None, stage: Usd.Stage | None = None) -> None:
         """Start a frame's table; forget what ``changed`` (:class:`~.changes.Changes`; None: everything) touched."""
@@ -78,13 +85,20 @@ class MaterialReader:
             self._bound.clear()
         if changed is None or changed.full:
             self._values.clear()
+            self._loose.clear()
             return
         for prim in changed.prims:
-            owners = [m for m in self._values if prim.HasPrefix(m)]
+            owners = [p for p in prim.GetPrefixes() if p in self._values]
             for m in owners:
                 del self._values[m]
-            if not owners and stage is not None and _loose_shading_node(stage.GetPrimAtPath(prim)):
+            if not owners and stage is not None and self._loose_node(stage, prim):
                 self._values.clear()  # a shader outside any material may feed any of them
+
+    def _loose_node(self, stage: Usd.Stage, path: Sdf.Path) -> bool:
+        hit = self._loose.get(path)
+        if hit is None:
+            hit = self._loose[path] = _loose_shading_node(stage.GetPrimAtPath(path))
+        return hit
 
     def index_for(self, prim: Usd.Prim, tick: int) -> int:
         gpath = prim.GetPath()

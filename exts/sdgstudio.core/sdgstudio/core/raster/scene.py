@@ -129,10 +129,25 @@ def read_camera(stage: Usd.Stage, camera_path: str, resolution: tuple[int, int])
 
 
 
+@dataclass
+class _Shape:
+    """An instance's geometry as read for the last frame that read it (kept while nothing below its root changes)."""
+
+    gprims: list[Usd.Prim]  #: the layout's list of the group's gprims (identity: a new layout re-reads)
+    keys: list  #: each gprim's piece key then (identity: an edited gprim gets a new one)
+    prims: list[Usd.Prim]  #: the gprims with a piece, in order
+    mesh_key: tuple
+    look_key: tuple
+    entry: MeshEntry
+    uv: np.ndarray
+    color: np.ndarray
+
+
 class SceneReader:
     """Reads a stage each frame, re-reading only what changed (``changes.py``): the gprim grouping, each gprim's
-    cache key and each material's inputs are kept until an edit touches them; tessellations, ``wp.Mesh`` BVHs,
-    appearance arrays and textures are cached by content. Transforms, lights and the camera are read every frame."""
+    cache key, each object's shape (its gprims' pieces in its frame) and each material's inputs are kept until an
+    edit touches them; tessellations, ``wp.Mesh`` BVHs, appearance arrays and textures are cached by content.
+    Transforms, lights and the camera are read every frame."""
 
     def __init__(self, class_names: list[str], device: str, segments: int = 96, max_age: int = 64) -> None:
         self.class_ids = {n: i + 1 for i, n in enumerate(class_names)}
@@ -142,6 +157,7 @@ class SceneReader:
         self.changes = StageChanges()
         self._layout: StageLayout | None = None
         self._piece_keys: dict[Sdf.Path, tuple] = {}  #: gprim -> build_piece(gprim) while the gprim is unedited
+        self._shapes: dict[str, _Shape] = {}  #: object path -> its shape while nothing below its root changed
         self.tick = 0
 
     def read(self, stage: Usd.Stage, camera_path: str, resolution: tuple[int, int]) -> RenderScene:
@@ -152,8 +168,11 @@ class SceneReader:
             self._layout = None
         if changed.full:
             self._piece_keys.clear()
+            self._shapes.clear()
         for path in changed.prims:
             self._piece_keys.pop(path, None)
+        # a prim moved inside an object moves its gprims relative to the object's root: re-read those shapes
+        moved_within = {p for q in changed.moved for p in q.GetPrefixes()[:-1]}
         self.materials.begin_frame(changed, stage)
         camera = read_camera(stage, camera_path, resolution)
         xfc = UsdGeom.XformCache(Usd.TimeCode.Default())
@@ -164,7 +183,7 @@ class SceneReader:
         for path in sorted(found.groups):
             group = found.groups[path]
             root, cls = group.root, group.semantic_class
-            inst = self._instance(path, root, group.gprims, xfc)
+            inst = self._instance(path, root, group.gprims, xfc, root.GetPath() in moved_within)
             if inst is None:
                 continue
             if cls is not None and cls not in self.class_ids:
@@ -180,21 +199,42 @@ class SceneReader:
         return RenderScene(camera, instances, objects, self.materials.frame_materials, lights, ambient,
                            sorted(unknown))
 
-    def _instance(self, path: str, root: Usd.Prim, gprims: list[Usd.Prim], xfc) -> Instance | None:
+    def _instance(self, path: str, root: Usd.Prim, gprims: list[Usd.Prim], xfc, moved_within: bool
+                  ) -> Instance | None:
         m = xfc.GetLocalToWorldTransform(root)
         if not m.GetDeterminant3() or not np.isfinite(m.GetDeterminant()):
             return None  # zero scale: nothing to see
         l2w = column_matrix(m)
-        parts = []
+        if not np.all(np.isfinite(l2w)):
+            return None
+        shape = self._shapes.get(path)
+        if (shape is None or moved_within or shape.gprims is not gprims
+                or any(self._piece_keys.get(g.GetPath()) is not k for g, k in zip(gprims, shape.keys, strict=True))):
+            shape = self._shape(path, root, gprims, xfc)
+            if shape is None:
+                return None
+            self._shapes[path] = shape
+        else:  # still in use: keep the cached pieces, mesh and appearance from being swept
+            for g, k in zip(gprims, shape.keys, strict=True):
+                self.pieces.touch((str(g.GetPath()), k[0]), self.tick)
+            self.meshes.touch(shape.mesh_key, self.tick)
+            self.looks.touch(shape.look_key, self.tick)
+        mats = [self.materials.index_for(g, self.tick) for g in shape.prims]
+        return Instance(path, shape.entry, shape.uv, shape.color, l2w, mats, shape.look_key)
+
+    def _shape(self, path: str, root: Usd.Prim, gprims: list[Usd.Prim], xfc) -> _Shape | None:
+        """The gprims' pieces in the object's frame, as one cached mesh and appearance; None when none has one."""
+        parts, keys = [], []
         for g in gprims:
-            key, build = self._piece_key(g)
+            keys.append(self._piece_key(g))
+            key, build = keys[-1]
             piece = self.pieces.get((str(g.GetPath()), key), self.tick, build)
             if piece is not None:
                 # Child -> object transform from the local ops in between only: independent of the object's own
                 # pose, so the cached mesh (and the 3D box) are bit-identical whatever frame came before.
                 rel = np.eye(4) if g == root else column_matrix(xfc.ComputeRelativeTransform(g, root)[0])
                 parts.append((g, key, piece, rel))
-        if not parts or not np.all(np.isfinite(l2w)):
+        if not parts:
             return None
         mkey = (path, tuple((p.geom_key, r.round(12).tobytes()) for _, _, p, r in parts))
         entry = self.meshes.get(mkey, self.tick, lambda: self._build_mesh([(p, r) for _, _, p, r in parts]))
@@ -202,8 +242,7 @@ class SceneReader:
         uv, col = self.looks.get(look_key, self.tick, lambda: (
             np.concatenate([p.uv for _, _, p, _ in parts]).reshape(-1, 2),
             np.concatenate([p.color for _, _, p, _ in parts]).reshape(-1, 3)))
-        mats = [self.materials.index_for(g, self.tick) for g, _, _, _ in parts]
-        return Instance(path, entry, uv, col, l2w, mats, look_key)
+        return _Shape(gprims, keys, [g for g, _, _, _ in parts], mkey, look_key, entry, uv, col)
 
     def _piece_key(self, gprim: Usd.Prim) -> tuple:
         hit = self._piece_keys.get(gprim.GetPath())
