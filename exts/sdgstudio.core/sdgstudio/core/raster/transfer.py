@@ -41,6 +41,12 @@ class _Chunk:
         self.sent = 0
 
 
+def _view(root: np.ndarray, offset: int, a: wp.array) -> np.ndarray:
+    """The numpy view of ``a``'s bytes at ``offset`` in the byte array ``root``."""
+    size = a.size * wp.types.type_size_in_bytes(a.dtype)
+    return root[offset:offset + size].view(_numpy_dtype(a.dtype)).reshape(a.shape + getattr(a.dtype, "_shape_", ()))
+
+
 class _Lease:
     """Keeps a read-back chunk out of the pool while numpy arrays over it live (``np.asarray(lease)`` is their
     base), so that images reach their consumer (the writer) without a copy into fresh, page-faulting memory."""
@@ -146,30 +152,57 @@ class FrameTraffic:
 
     def fetch(self, arrays: dict[str, wp.array], lend: bool = False) -> dict[str, np.ndarray]:
         """The arrays' contents as numpy arrays of the caller's own, after everything queued so far; one wait.
-        ``lend``: on CUDA the arrays are views of the page-locked read-back buffer, which returns to the pool when
-        the last of them is gone (no copy: for images); else copies."""
+        Arrays made by :meth:`up` (accumulators) come back with one copy per chunk, into its host side; others
+        through a read-back chunk, one copy each. ``lend``: on CUDA those others are views of the page-locked
+        read-back chunk, which returns to the pool when the last of them is gone (no copy: for images)."""
         self.send()
-        if not self.device.is_cuda:
-            return {name: a.numpy() for name, a in arrays.items()}
+        cuda = self.device.is_cuda
+        stream = self.device.stream if cuda else None
         nbytes = {name: a.size * wp.types.type_size_in_bytes(a.dtype) for name, a in arrays.items()}
-        chunk = self.staging.take(sum(-(-n // _ALIGN) * _ALIGN for n in nbytes.values()))
-        chunk.used = chunk.sent = chunk.nbytes  # read-back space, never uploaded
-        if not lend:
-            self._chunks.append(chunk)
-        root = np.asarray(_Lease(chunk, self.staging)) if lend else chunk.bytes
-        out, off = {}, 0
+        home = {name: self._home(a) for name, a in arrays.items()}
+        spans: dict[int, list] = {}  # chunk index -> [first byte, end] of its arrays
+        for name in arrays:
+            if home[name] is not None and nbytes[name]:
+                c, off = home[name]
+                span = spans.setdefault(c, [off, off + nbytes[name]])
+                span[0], span[1] = min(span[0], off), max(span[1], off + nbytes[name])
+        for c, (lo, hi) in spans.items():
+            chunk = self._chunks[c]
+            wp.copy(chunk.host, chunk.dev, dest_offset=lo, src_offset=lo, count=hi - lo, stream=stream)
+        others = [name for name in arrays if home[name] is None]
+        if not cuda:  # the kernels are done; images are the frame's own
+            out = {name: arrays[name].numpy() for name in others}
+        else:
+            chunk = self.staging.take(sum(-(-nbytes[n] // _ALIGN) * _ALIGN for n in others) or 1)
+            chunk.used = chunk.sent = chunk.nbytes  # read-back space, never uploaded
+            if not lend:
+                self._chunks.append(chunk)
+            root = np.asarray(_Lease(chunk, self.staging)) if lend else chunk.bytes
+            out, off = {}, 0
+            for name in others:
+                a = arrays[name]
+                if a.size:
+                    host = wp.array(ptr=chunk.host.ptr + off, dtype=a.dtype, shape=a.shape, device="cpu")
+                    wp.copy(host, a, stream=stream)
+                out[name] = _view(root, off, a)
+                off += -(-nbytes[name] // _ALIGN) * _ALIGN
+            event = self.staging.event()
+            self._events.append(event)
+            stream.record_event(event)
+            wp.synchronize_event(event)
+            out = out if lend else {name: v.copy() for name, v in out.items()}
         for name, a in arrays.items():
-            if a.size:
-                host = wp.array(ptr=chunk.host.ptr + off, dtype=a.dtype, shape=a.shape, device="cpu")
-                wp.copy(host, a, stream=self.device.stream)
-            out[name] = root[off:off + nbytes[name]].view(_numpy_dtype(a.dtype)).reshape(
-                a.shape + getattr(a.dtype, "_shape_", ()))
-            off += -(-nbytes[name] // _ALIGN) * _ALIGN
-        event = self.staging.event()
-        self._events.append(event)
-        self.device.stream.record_event(event)
-        wp.synchronize_event(event)
-        return out if lend else {name: v.copy() for name, v in out.items()}
+            if home[name] is not None:
+                c, off = home[name]
+                out[name] = _view(self._chunks[c].bytes, off, a).copy()
+        return {name: out[name] for name in arrays}
+
+    def _home(self, a: wp.array) -> tuple[int, int] | None:
+        """(chunk index, byte offset) of an array made by :meth:`up` in this frame's chunks, else None."""
+        for k, c in enumerate(self._chunks):
+            if c.dev.ptr <= a.ptr < c.dev.ptr + c.nbytes:
+                return k, a.ptr - c.dev.ptr
+        return None
 
     def close(self) -> None:
         self.staging.give(self._chunks, self._events)
