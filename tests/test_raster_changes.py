@@ -57,6 +57,8 @@ def _edits(stage):
         ("show it again", lambda: UsdGeom.Imageable(box).GetVisibilityAttr().Set("inherited")),
         ("hide a whole object", lambda: UsdGeom.Imageable(group).GetVisibilityAttr().Set("invisible")),
         ("show it again", lambda: UsdGeom.Imageable(group).GetVisibilityAttr().Set("inherited")),
+        ("move a gprim inside an object", lambda: stage.GetPrimAtPath("/World/group/part").GetAttribute(
+            "xformOp:translate").Set(Gf.Vec3d(-0.25, 0.15, 0.1))),
         ("edit a material input", lambda: green_shader.GetInput("diffuseColor").Set(Gf.Vec3f(0.1, 0.1, 0.9))),
         ("rebind a material", lambda: UsdShade.MaterialBindingAPI(box).Bind(red)),
         ("bind through a collection", lambda: _collection_binding(stage, blue)),
@@ -96,11 +98,41 @@ def test_a_pose_only_frame_does_not_traverse_or_rehash_the_stage(tmp_path, monke
     monkeypatch.setattr(scene, "build_piece", lambda *a: calls.append("hash") or pytest.fail("rehashed"))
     read = materials.MaterialReader._read
     monkeypatch.setattr(materials.MaterialReader, "_read", lambda self, *a: calls.append("material") or read(self, *a))
+    shape = scene.SceneReader._shape
+    monkeypatch.setattr(scene.SceneReader, "_shape", lambda self, *a: calls.append("shape") or shape(self, *a))
     stage.GetPrimAtPath("/World/cube").GetAttribute("xformOp:translate").Set(Gf.Vec3d(0.3, 0.1, 0.0))
     UsdGeom.Imageable(stage.GetPrimAtPath("/World/cube")).GetVisibilityAttr().Set("invisible")  # now authored
     backend.render(stage, cam, RES, ALL, 1)
-    assert calls == ["traverse"]  # a visibility authored for the first time regroups once ...
-    calls.clear()
-    UsdGeom.Imageable(stage.GetPrimAtPath("/World/cube")).GetVisibilityAttr().Set("inherited")
+    assert calls[0] == "traverse" and set(calls[1:]) == {"shape"}  # a visibility authored for the first time
+    calls.clear()  # regroups once (and so re-reads each object's shape) ...
+    cube = stage.GetPrimAtPath("/World/cube")
+    UsdGeom.Imageable(cube).GetVisibilityAttr().Set("inherited")
     backend.render(stage, cam, RES, ALL, 2)
-    assert calls == []  # ... later toggles and moves re-read nothing but transforms and visibility
+    assert calls == ["shape"]  # ... the cube, hidden when the objects were regrouped, is read when shown ...
+    calls.clear()
+    for k, (visibility, x) in enumerate((("invisible", 0.2), ("inherited", 0.1), ("invisible", 0.0)), start=3):
+        UsdGeom.Imageable(cube).GetVisibilityAttr().Set(visibility)
+        cube.GetAttribute("xformOp:translate").Set(Gf.Vec3d(x, 0.1, 0.0))
+        backend.render(stage, cam, RES, ALL, k)
+    assert calls == []  # ... and later toggles and moves re-read nothing but transforms and visibility
+
+
+def test_frame_geometry_gathered_from_the_mesh_atlas_matches_a_fresh_build_as_objects_come_and_go(
+        tabletop, monkeypatch):
+    """The built-in scene shows a different set of objects every frame: the long-lived backend gathers each frame's
+    geometry from its atlas (here also rebuilt from scratch whenever it holds more than the frame needs)."""
+    from sdgstudio.core.raster import geometry
+    from sdgstudio.core.session import RenderSession
+
+    monkeypatch.setattr(geometry, "_COMPACT", 1)
+    config = tabletop.model_copy(deep=True)
+    config.camera.resolution = RES
+    session = RenderSession(config, RasterBackend(list(config.classes), RasterSettings()))
+    seen = set()
+    for k in range(8):
+        _, kept = session.render(k)
+        fresh = RasterBackend(list(config.classes), RasterSettings()).render(
+            session.stage, session.camera_path, RES, session.render_annotators, k)
+        _same(kept, fresh)
+        seen.add(session.backend.geometry.key)
+    assert len(seen) > 4  # the instance list really changed from frame to frame
