@@ -86,3 +86,23 @@ def test_lent_read_back_memory_returns_to_the_pool_when_its_last_array_is_gone()
     image[:] = 1.0
     del image
     assert chunk in staging._free
+
+
+def test_scratch_memory_is_reused_by_the_next_frame_unless_lent_with_the_images_it_holds():
+    staging = _staging()
+    first = FrameTraffic(staging)
+    image = first.scratch((4, 3), wp.vec3)
+    image.fill_(wp.vec3(1.0, 2.0, 3.0))
+    lent = first.fetch({"image": image}, lend=True)["image"]
+    first.close()
+    second = FrameTraffic(staging)
+    other = second.scratch((4, 3), wp.vec3)
+    assert other.ptr != image.ptr  # the lent memory is not handed out again ...
+    other.fill_(wp.vec3(9.0, 9.0, 9.0))
+    assert lent.shape == (4, 3, 3) and np.all(lent == [1.0, 2.0, 3.0])
+    second.close()
+    third = FrameTraffic(staging)
+    assert third.scratch((4, 3), wp.vec3).ptr == other.ptr  # ... while scratch that was not lent is
+    del lent
+    fourth = FrameTraffic(staging)
+    assert fourth.scratch((4, 3), wp.vec3).ptr == image.ptr  # and the lent memory once its array is gone

@@ -254,8 +254,8 @@ class PixelPass:
         chunk = self.chunk or W
         nb = (W + chunk - 1) // chunk
 
-        def img(shape, dtype, flag):
-            return wp.empty(shape if want & flag else (1,) * len(shape), dtype=dtype, device=dev)
+        def img(shape, dtype, flag):  # pooled memory, lent with the images it holds (FrameTraffic.fetch)
+            return traffic.scratch(shape if want & flag else (1,) * len(shape), dtype)
 
         out = [img((H, W), wp.float32, WANT_DEPTH), img((H, W), wp.vec3, WANT_NORMALS),
                img((H, W), wp.uint32, WANT_IDS), img((H, W), wp.uint16, WANT_SEM), img((H, W, 3), wp.uint8, WANT_RGB)]

@@ -143,6 +143,26 @@ def setup_kernel(vcam: wp.array(dtype=wp.vec3), tris: wp.array(dtype=wp.vec3i), 
 
 
 @wp.func
+def _fill_items_kernel_one(g: int, ntiles: wp.array(dtype=wp.int32), ends: wp.array(dtype=wp.int32),
+                           item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.int32)):
+    n = ntiles[g]
+    base = ends[g] - n
+    for k in range(n):
+        item_tri[base + k] = g
+        item_k[base + k] = k
+
+
+@wp.kernel
+def fill_items_kernel(ntiles: wp.array(dtype=wp.int32), ends: wp.array(dtype=wp.int32),
+                      item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.int32), per: int, count: int):
+    """CPU: the work item table, one (triangle, tile of its box) per item; ``ends`` is the inclusive scan of
+    ``ntiles``. Written once, read by every band of rows."""
+    tid = wp.tid()
+    for g in range(tid * per, wp.min(count, tid * per + per)):
+        _fill_items_kernel_one(g, ntiles, ends, item_tri, item_k)
+
+
+@wp.func
 def _first_item(ends: wp.array(dtype=wp.int32), count: int, it: int) -> int:
     """The triangle whose tiles include work item ``it``: the first ``g`` with ``ends[g] > it`` (``ends`` is the
     inclusive scan of the triangles' tile counts)."""
@@ -234,7 +254,8 @@ def _raster_kernel_one(g: int, k: int,
 
 
 @wp.kernel
-def raster_kernel(ntiles: wp.array(dtype=wp.int32), ends: wp.array(dtype=wp.int32), n_tris: int,
+def raster_kernel(ntiles: wp.array(dtype=wp.int32), ends: wp.array(dtype=wp.int32), n_tris: int, table: int,
+                  item_tri: wp.array(dtype=wp.int32), item_k: wp.array(dtype=wp.int32),
                   bbox: wp.array(dtype=wp.vec4i), tile: int, vcam: wp.array(dtype=wp.vec3),
                   tris: wp.array(dtype=wp.vec3i), tri_inst: wp.array(dtype=wp.int32),
                   inst_obj: wp.array(dtype=wp.int32), ray_x: wp.array(dtype=wp.float32),
@@ -242,27 +263,27 @@ def raster_kernel(ntiles: wp.array(dtype=wp.int32), ends: wp.array(dtype=wp.int3
                   cover_rect: wp.array(dtype=wp.vec4i), cover: wp.array(dtype=wp.uint8), band_y0: int, band_y1: int,
                   zbuf: wp.array2d(dtype=wp.uint64), per: int, count: int):
     """Exact ray-triangle test of every pixel of one tile of one triangle's box (see the module docstring). Work
-    item ``it`` is tile ``k`` of triangle ``g`` in the order of the scan ``ends`` of the tile counts ``ntiles``; a
-    thread finds its first item's triangle by binary search and walks on from there (no item table, no thread
-    looping over a huge triangle's thousands of tiles alone).
+    item ``it`` is tile ``k`` of triangle ``g`` in the order of the scan ``ends`` of the tile counts ``ntiles``:
+    read from the item table (``table`` 1: ``item_tri``, ``item_k``; the CPU, where every band of rows reads it)
+    or found by binary search (the GPU: no table to fill, where one thread would loop over a
+    floor triangle's thousands of tiles alone).
 
     ``cover_rect[obj] = (x0, y0, width, offset)`` of the object's coverage mask, offset -1 when not in this pass.
     With ``write_depth == 0`` only the coverage masks are written (extra passes when they exceed the budget).
     Only rows ``band_y0 <= i < band_y1`` are touched (bands run in parallel CPU threads).
     """
     tid = wp.tid()
-    first = tid * per
-    if first >= count:
-        return
-    g = _first_item(ends, n_tris, first)
-    k = first - (ends[g] - ntiles[g])
-    for _it in range(first, wp.min(count, first + per)):
-        while k >= ntiles[g]:
-            g += 1
-            k = 0
+    for it in range(tid * per, wp.min(count, tid * per + per)):
+        g = wp.int32(0)
+        k = wp.int32(0)
+        if table != 0:
+            g = item_tri[it]
+            k = item_k[it]
+        else:
+            g = _first_item(ends, n_tris, it)
+            k = it - (ends[g] - ntiles[g])
         _raster_kernel_one(g, k, bbox, tile, vcam, tris, tri_inst, inst_obj, ray_x, ray_y, near, far, write_depth,
                            cover_rect, cover, band_y0, band_y1, zbuf)
-        k += 1
 
 
 @wp.func
@@ -337,7 +358,8 @@ class PrimaryPass:
         fx, fy, cx, cy, near, far = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), cam.near, cam.far
         ray_x = up((np.arange(W) + 0.5 - cx) / fx, wp.float32)
         ray_y = up((np.arange(H) + 0.5 - cy) / fy, wp.float32)
-        zbuf = wp.full((H, W), int(EMPTY), dtype=wp.uint64, device=dev)  # per frame: frames may overlap
+        zbuf = traffic.scratch((H, W), wp.uint64)  # the frame's own: frames may overlap
+        zbuf.fill_(int(EMPTY))
         N = n_objects
         obj_arr = up(inst_obj, wp.int32)
         unocc = up(np.zeros(max(N, 1)), wp.int32)  # accumulators start as uploaded values: no fill per array
@@ -346,19 +368,23 @@ class PrimaryPass:
             l2c = up(np.linalg.inv(c2w) @ l2w, wp.mat44)
             obj_lo, obj_hi = up(np.full((max(N, 1), 2), 1 << 30), wp.vec2i), up(np.full((max(N, 1), 2), -1), wp.vec2i)
             traffic.send()
-            vcam = wp.empty(geo.n_points, dtype=wp.vec3, device=dev)
+            vcam = traffic.scratch(geo.n_points, wp.vec3)
             self._launch(transform_kernel, geo.n_points, [geo.points, geo.vert_inst, l2c, vcam])
             T = geo.n_tris
-            bbox = wp.empty(T, dtype=wp.vec4i, device=dev)
-            ntiles = wp.empty(T, dtype=wp.int32, device=dev)
-            planes, normals, e0, e1 = (wp.empty(T, dtype=d, device=dev) for d in (wp.vec4, wp.vec3, wp.vec3, wp.vec3))
+            bbox, ntiles = traffic.scratch(T, wp.vec4i), traffic.scratch(T, wp.int32)
+            planes, normals, e0, e1 = (traffic.scratch(T, d) for d in (wp.vec4, wp.vec3, wp.vec3, wp.vec3))
             self._launch(setup_kernel, T, [vcam, geo.tris, geo.tri_inst, obj_arr, fx, fy, cx, cy, near, far, W, H,
                                            self.tile, bbox, ntiles, obj_lo, obj_hi, wp.mat33(*c2w[:3, :3].ravel()),
                                            planes, normals, e0, e1])
-            ends = wp.empty(T, dtype=wp.int32, device=dev)
+            ends = traffic.scratch(T, wp.int32)
             wp.utils.array_scan(ntiles, ends, inclusive=True)
             got = traffic.fetch({"items": ends[T - 1:], "lo": obj_lo, "hi": obj_hi})  # the frame's one early wait
             n_items, lo, hi = int(got["items"][0]), got["lo"][:N], got["hi"][:N]
+            if dev.is_cpu:  # an item table, read by every band
+                item_tri, item_k = traffic.scratch(max(n_items, 1), wp.int32), traffic.scratch(max(n_items, 1), wp.int32)
+                self._launch(fill_items_kernel, T, [ntiles, ends, item_tri, item_k])
+            else:  # binary search per item
+                item_tri = item_k = wp.empty(1, dtype=wp.int32, device=dev)
             passes = cover_passes(lo, hi)
             for p, (rect, rows) in enumerate(passes or [(np.full((max(N, 1), 4), -1, np.int32), None)]):
                 size = int(rect[:, 3].max(initial=-1) + 1) if rows is None else int(rows[3])
@@ -367,7 +393,7 @@ class PrimaryPass:
                 row_arrs = [up(r, wp.int32) for r in rows[:3]] if rows is not None and n_items else None
                 traffic.send()
                 if n_items:
-                    inputs = [ntiles, ends, T, bbox, self.tile, vcam, geo.tris, geo.tri_inst, obj_arr, ray_x, ray_y,
+                    inputs = [ntiles, ends, T, int(dev.is_cpu), item_tri, item_k, bbox, self.tile, vcam, geo.tris, geo.tri_inst, obj_arr, ray_x, ray_y,
                               near, far, int(p == 0), rect_arr, cover]
                     self._bands(H, lambda r0, r1, inputs=inputs, n=n_items: self._launch(
                         raster_kernel, n, [*inputs, r0, r1, zbuf]))
