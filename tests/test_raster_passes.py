@@ -306,3 +306,22 @@ def test_silhouettes_are_the_coverage_render_counts(tabletop):
             assert mask.sum() == obj.unoccluded_pixel_count
             visible = frame.instance_segmentation == obj.instance_id
             assert not np.any(visible & ~mask), "visible pixels lie inside the full silhouette"
+
+
+@pytest.mark.parametrize("bounds", [(1 << 16, 1 << 20), (7, 64)], ids=["bounds hold", "bounds outgrown"])
+def test_a_frame_sized_from_bounds_equals_an_exactly_sized_one(tabletop, bounds):
+    """``PrimaryPass.one_wait`` (CUDA's default) queues a frame without waiting midway: the raster launch and the
+    coverage masks are sized from bounds and laid out on the device. Same frames as exact sizing; a frame that
+    outgrows the bounds is rendered again exactly and the bounds grow."""
+    exact, bounded = _tabletop(tabletop), _tabletop(tabletop)
+    bounded.backend.primary.one_wait = True
+    bounded.backend.primary.item_bound, bounded.backend.primary.cover_bound = bounds
+    runs = []
+    original = bounded.backend.primary.run
+    bounded.backend.primary.run = lambda *a, **kw: runs.append(kw.get("exact", False)) or original(*a, **kw)
+    for k in range(6):
+        _frames_equal(exact.render(k)[1], bounded.render(k)[1])
+    if bounds[0] < 100:
+        assert runs[:2] == [False, True]  # the first frame outgrew them and was rendered again ...
+        assert bounded.backend.primary.item_bound > 1000 and bounded.backend.primary.cover_bound > 1000
+    assert runs.count(True) <= 1  # ... later frames fit the grown bounds (twice what a frame needed)

@@ -171,17 +171,18 @@ class RasterBackend:
 
     def execute(self, job: PreparedFrame) -> FrameData:
         """The second half of :meth:`render`: the image passes and labels of a prepared frame (no stage access).
-        Waits for the device twice: for the primary pass's tile count, then for everything the frame reads back
-        (images, counts, boxes) at once. Several frames may run at once: every buffer is the frame's own."""
+        On CUDA it waits for the device once, for everything the frame reads back (images, counts, boxes); on the
+        CPU also once midway, to size the raster launch (``PrimaryPass.one_wait``). Several frames may run at
+        once: every buffer is the frame's own."""
         try:
             return self._execute(job)
         finally:
             job.traffic.close()
 
-    def _execute(self, job: PreparedFrame) -> FrameData:
+    def _execute(self, job: PreparedFrame, exact: bool = False) -> FrameData:
         tm, t = dict(job.timings), time.perf_counter()
         sc, cam, geo, annotators = job.scene, job.scene.camera, job.geometry, job.annotators
-        raster = self.primary.run(geo, cam, job.l2w, job.inst_obj, len(sc.objects), job.traffic)
+        raster = self.primary.run(geo, cam, job.l2w, job.inst_obj, len(sc.objects), job.traffic, exact=exact)
         tm["raster"], t = _lap(t)
         want = sum(f for name, f in _WANT.items() if name in annotators)
         inst_sem = np.array([sc.objects[o].class_id if o >= 0 else 0 for o in job.inst_obj], np.int64)
@@ -194,7 +195,9 @@ class RasterBackend:
         loose = queue_loose_boxes(sc, geo, raster.inst_obj, job.traffic)
         got = job.traffic.fetch({**layers, "counts": px["counts"], "tight_lo": px["tight_lo"],
                                  "tight_hi": px["tight_hi"], "unoccluded": raster.unoccluded,
-                                 **{f"loose_{k}": v for k, v in loose.items()}}, lend=True)
+                                 **{f"loose_{k}": v for k, v in loose.items()}, **raster.checks}, lend=True)
+        if raster.checks and not self.primary.accept(raster, got):
+            return self._execute(job, exact=True)  # it outgrew the bounds the launches were sized from
         tm["readback"], t = _lap(t)
         frame = job.frame
         for name in layers:

@@ -1,10 +1,14 @@
 """Layout of the unoccluded-coverage masks of the primary pass (``primary.py``): each labelled object gets a byte
 mask over its screen rectangle, packed object after object into passes of at most ``COVER_BUDGET`` bytes, and the
-row table the count kernel sums them with."""
+row table the count kernel sums them with. On a GPU the same layout is built by a kernel (one pass, in a buffer
+sized from earlier frames) and summed by spans of bytes, so that the frame never waits for the device midway."""
 
 from __future__ import annotations
 
 import numpy as np
+import warp as wp
+
+wp.set_module_options({"fuse_fp": False, "enable_backward": False})
 
 COVER_BUDGET = 1 << 26  #: bytes of unoccluded-coverage mask per pass (more objects -> more passes)
 
@@ -48,3 +52,63 @@ def cover_passes(lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, tuple
             passes.append((rect.astype(np.int32), rows))
         start = stop
     return passes
+
+
+# --- the same layout built on the device, so that a GPU frame needs no wait before its raster launch ---
+
+
+@wp.kernel
+def cover_layout_kernel(obj_lo: wp.array(dtype=wp.vec2i), obj_hi: wp.array(dtype=wp.vec2i), n_obj: int,
+                        capacity: int, rect: wp.array(dtype=wp.vec4i), starts: wp.array(dtype=wp.int32),
+                        info: wp.array(dtype=wp.int32)):
+    """One thread: :func:`cover_passes`' layout of every object in one buffer of ``capacity`` bytes (objects
+    beyond it get offset -1); ``starts[o]`` the first byte of object o (non-decreasing, ``starts[n_obj]`` the
+    end); ``info`` = (bytes needed, capped at 2**31 - 1; 1 when they fit)."""
+    total = wp.int64(0)
+    cap = wp.int64(capacity)
+    for o in range(n_obj):
+        lo = obj_lo[o]
+        hi = obj_hi[o]
+        w = hi[0] - lo[0] + 1
+        h = hi[1] - lo[1] + 1
+        starts[o] = int(wp.min(total, cap))
+        rect[o] = wp.vec4i(0, 0, 0, -1)
+        if w > 0 and h > 0 and lo[0] < (1 << 30):
+            area = wp.int64(w) * wp.int64(h)
+            if total + area <= cap:
+                rect[o] = wp.vec4i(lo[0], lo[1], w, int(total))
+            total = total + area
+    starts[n_obj] = int(wp.min(total, cap))
+    info[0] = int(wp.min(total, wp.int64(2147483647)))
+    info[1] = wp.where(total <= cap, 1, 0)
+
+
+@wp.kernel
+def count_cover_span_kernel(cover: wp.array(dtype=wp.uint8), starts: wp.array(dtype=wp.int32), n_obj: int,
+                            unoccluded: wp.array(dtype=wp.int32), per: int):
+    """Sums ``per`` mask bytes per thread into ``unoccluded`` of the objects whose masks they belong to
+    (:func:`cover_layout_kernel`'s ``starts``)."""
+    tid = wp.tid()
+    b0 = tid * per
+    end = starts[n_obj]
+    if b0 >= end:
+        return
+    lo = wp.int32(0)  # the object of byte b0: the last o with starts[o] <= b0 (its mask is not empty)
+    hi = n_obj - 1
+    while lo < hi:
+        mid = (lo + hi + 1) / 2
+        if starts[mid] <= b0:
+            lo = mid
+        else:
+            hi = mid - 1
+    o = lo
+    s = wp.int32(0)
+    for b in range(b0, wp.min(end, b0 + per)):
+        while starts[o + 1] <= b:
+            if s > 0:
+                wp.atomic_add(unoccluded, o, s)
+            s = 0
+            o += 1
+        s += int(cover[b])
+    if s > 0:
+        wp.atomic_add(unoccluded, o, s)

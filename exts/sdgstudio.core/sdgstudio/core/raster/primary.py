@@ -19,13 +19,13 @@ a byte mask over the object's screen rectangle during the same pass and summed p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import warp as wp
 
 from .bands import band_pool
-from .coverage import cover_passes, unpack_cover
+from .coverage import COVER_BUDGET, count_cover_span_kernel, cover_layout_kernel, cover_passes, unpack_cover
 from .geometry import DeviceGeometry
 from .scene import CameraInfo
 from .transfer import FrameTraffic
@@ -273,7 +273,8 @@ def raster_kernel(ntiles: wp.array(dtype=wp.int32), ends: wp.array(dtype=wp.int3
     Only rows ``band_y0 <= i < band_y1`` are touched (bands run in parallel CPU threads).
     """
     tid = wp.tid()
-    for it in range(tid * per, wp.min(count, tid * per + per)):
+    items = wp.min(count, ends[n_tris - 1])  # count may be a bound (one_wait): the scan has the real number
+    for it in range(tid * per, wp.min(items, tid * per + per)):
         g = wp.int32(0)
         k = wp.int32(0)
         if table != 0:
@@ -323,10 +324,19 @@ class Raster:
     unoccluded: wp.array  #: (max(N, 1),) int32 per object: pixels covered with every occluder removed
     inst_obj: wp.array  #: per instance: object index, -1 unlabelled
     silhouettes: dict[int, np.ndarray] | None = None  #: object -> (H, W) bool coverage, when ``run(keep_cover=True)``
+    checks: dict = field(default_factory=dict)  #: sized from bounds: device values to read back and ``accept``
+    bounds: tuple[int, int] = (0, 0)  #: (work items, coverage bytes) the launches were sized for
 
 
 class PrimaryPass:
-    """Runs the kernels above for one frame; several frames may run at once (every buffer is the frame's own)."""
+    """Runs the kernels above for one frame; several frames may run at once (every buffer is the frame's own).
+
+    Exact sizing waits for the device once per frame (the tile count sizes the raster launch, the objects' screen
+    boxes the coverage masks). With ``one_wait`` (CUDA) both are sized from bounds learnt from earlier frames and
+    the mask layout is built on the device, so the whole frame is queued at once and waited for once: GPUs shared
+    by many processes switch between them at each wait. The frame reads back the real sizes (``Raster.checks``);
+    :meth:`accept` grows the bounds, and a frame that outgrew them is rendered again exactly.
+    """
 
     def __init__(self, device: wp.context.Device, threads: int = 1) -> None:
         self.device = device
@@ -334,6 +344,17 @@ class PrimaryPass:
         self.per = 256 if device.is_cpu else 1  #: elements per thread (see _launch)
         self.threads = max(1, threads) if device.is_cpu else 1
         self._pool = band_pool(self.threads)
+        self.one_wait = device.is_cuda
+        self.item_bound, self.cover_bound = 1 << 16, 1 << 20  #: work items, coverage bytes (grown by accept)
+
+    def accept(self, raster: Raster, got: dict) -> bool:
+        """Whether a frame sized from bounds fit them (``got``: its ``checks`` read back); grows the bounds."""
+        items, (cover, fits) = int(got["check_items"][0]), (int(v) for v in got["check_cover"][:2])
+        self.item_bound = max(self.item_bound, 2 * items + 1)
+        self.cover_bound = max(self.cover_bound, min(COVER_BUDGET, 2 * cover + 1))
+        if cover > COVER_BUDGET:  # masks that need several passes: this backend sizes exactly from now on
+            self.one_wait = False
+        return items <= raster.bounds[0] and fits == 1
 
     def _launch(self, kernel, count: int, args: list) -> None:
         """``kernel`` over ``count`` elements, ``per`` of them per thread (CPU: many, so that Warp's per-thread
@@ -350,9 +371,10 @@ class PrimaryPass:
             list(self._pool.map(lambda b: fn(b * H // B, (b + 1) * H // B), range(B)))
 
     def run(self, geo: DeviceGeometry, cam: CameraInfo, l2w: np.ndarray, inst_obj: np.ndarray,
-            n_objects: int, traffic: FrameTraffic, keep_cover: bool = False) -> Raster:
-        """Closest hits and unoccluded coverage; ``keep_cover`` also returns each object's full silhouette. Waits
-        for the device once (the tile count and the objects' screen boxes size the next launches)."""
+            n_objects: int, traffic: FrameTraffic, keep_cover: bool = False, exact: bool = False) -> Raster:
+        """Closest hits and unoccluded coverage; ``keep_cover`` also returns each object's full silhouette. Sized
+        exactly (one wait for the device) with ``exact``, ``keep_cover`` or without ``one_wait``, else from the
+        bounds (no wait; see the class docstring)."""
         dev, H, W, up = self.device, cam.height, cam.width, traffic.up
         K, c2w = cam.K, cam.cam_to_world
         fx, fy, cx, cy, near, far = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), cam.near, cam.far
@@ -378,6 +400,10 @@ class PrimaryPass:
                                            planes, normals, e0, e1])
             ends = traffic.scratch(T, wp.int32)
             wp.utils.array_scan(ntiles, ends, inclusive=True)
+            if self.one_wait and not (exact or keep_cover):
+                return self._run_bounded(geo, traffic, (ntiles, ends, T, bbox, vcam, obj_arr, ray_x, ray_y, near, far),
+                                         obj_lo, obj_hi, N, H, Raster(zbuf, planes, normals, e0, e1, ray_x, ray_y,
+                                                                      unocc, obj_arr, silhouettes))
             got = traffic.fetch({"items": ends[T - 1:], "lo": obj_lo, "hi": obj_hi})  # the frame's one early wait
             n_items, lo, hi = int(got["items"][0]), got["lo"][:N], got["hi"][:N]
             if dev.is_cpu:  # an item table, read by every band
@@ -393,8 +419,8 @@ class PrimaryPass:
                 row_arrs = [up(r, wp.int32) for r in rows[:3]] if rows is not None and n_items else None
                 traffic.send()
                 if n_items:
-                    inputs = [ntiles, ends, T, int(dev.is_cpu), item_tri, item_k, bbox, self.tile, vcam, geo.tris, geo.tri_inst, obj_arr, ray_x, ray_y,
-                              near, far, int(p == 0), rect_arr, cover]
+                    inputs = [ntiles, ends, T, int(dev.is_cpu), item_tri, item_k, bbox, self.tile, vcam, geo.tris,
+                              geo.tri_inst, obj_arr, ray_x, ray_y, near, far, int(p == 0), rect_arr, cover]
                     self._bands(H, lambda r0, r1, inputs=inputs, n=n_items: self._launch(
                         raster_kernel, n, [*inputs, r0, r1, zbuf]))
                 if row_arrs is not None:  # each object is in one pass: its sum is complete there
@@ -405,3 +431,24 @@ class PrimaryPass:
             traffic.send()
             planes, normals, e0, e1 = (wp.zeros(1, dtype=d, device=dev) for d in (wp.vec4, wp.vec3, wp.vec3, wp.vec3))
         return Raster(zbuf, planes, normals, e0, e1, ray_x, ray_y, unocc, obj_arr, silhouettes)
+
+    def _run_bounded(self, geo: DeviceGeometry, traffic: FrameTraffic, tables: tuple, obj_lo: wp.array,
+                     obj_hi: wp.array, N: int, H: int, raster: Raster) -> Raster:
+        """The rest of :meth:`run` sized from the bounds: the mask layout on the device, the raster launch over
+        ``item_bound`` items (threads past the scan's count stop at once), the masks summed by spans."""
+        ntiles, ends, T, bbox, vcam, obj_arr, ray_x, ray_y, near, far = tables
+        items, cap = self.item_bound, self.cover_bound
+        rect, starts = traffic.scratch(max(N, 1), wp.vec4i), traffic.scratch(N + 1, wp.int32)
+        info = traffic.scratch(2, wp.int32)
+        wp.launch(cover_layout_kernel, dim=1, device=self.device, inputs=[obj_lo, obj_hi, N, cap, rect, starts, info])
+        cover = traffic.scratch(cap, wp.uint8)
+        cover.zero_()
+        no_table = wp.empty(1, dtype=wp.int32, device=self.device)
+        self._launch(raster_kernel, items, [ntiles, ends, T, 0, no_table, no_table, bbox, self.tile, vcam, geo.tris,
+                                            geo.tri_inst, obj_arr, ray_x, ray_y, near, far, 1, rect, cover, 0, H,
+                                            raster.zbuf])
+        span = 256  # mask bytes per thread
+        wp.launch(count_cover_span_kernel, dim=(cap + span - 1) // span, device=self.device,
+                  inputs=[cover, starts, N, raster.unoccluded, span])
+        raster.checks, raster.bounds = {"check_items": ends[T - 1:], "check_cover": info}, (items, cap)
+        return raster
