@@ -28,7 +28,9 @@ Specular lobes below 1e-7 (after the normalization factor) are skipped.
 Passes per frame (CPU or CUDA, the same kernels): read the stage (``scene.py``, cached tessellations) -> primary
 visibility by exact ray-triangle rasterization (``primary.py``) -> one per-pixel kernel that resolves depth, normals
 and ids, casts shadow rays through light-space instance grids (``shadows.py``) and shades (``pixels.py``) -> labels
-(``labels.py``). ``last_timings`` holds milliseconds per stage. ``render`` is ``prepare`` (everything that reads
+(``labels.py``). A frame's uploads, scratch buffers and read-backs go through ``transfer.FrameTraffic`` (few,
+large, asynchronous copies from recycled buffers); its geometry is gathered from a device atlas of meshes
+(``geometry.py``). ``last_timings`` holds milliseconds per stage. ``render`` is ``prepare`` (everything that reads
 the stage, and the host-built tables) then ``execute`` (the passes and labels), so that a run can pose and read the
 next frame while the current one's passes run (``RenderSession.frames``).
 """
