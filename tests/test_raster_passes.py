@@ -257,7 +257,7 @@ def test_a_frame_that_fails_to_pose_or_read_still_lets_the_frames_before_it_out(
 
 
 # ---------------------------------------------------------------- CUDA build
-@pytest.mark.parametrize("module", ["primary", "pixels", "labels"])
+@pytest.mark.parametrize("module", ["primary", "tiles", "coverage", "geometry", "pixels", "labels"])
 def test_kernels_compile_for_cuda(module, tmp_path):
     """NVRTC compiles every kernel for an H100 (sm_90) here too, so the CUDA path cannot break unseen."""
     wp.init()
@@ -265,7 +265,7 @@ def test_kernels_compile_for_cuda(module, tmp_path):
                                   use_ptx=True)
     ptx = paths[0].read_text()
     assert ".entry" in ptx
-    if module == "primary":  # no contraction into FMA: CPU and CUDA round every step alike
+    if module in ("primary", "tiles"):  # no contraction into FMA: CPU and CUDA round every step alike
         assert "fma.rn.f32" not in ptx
 
 

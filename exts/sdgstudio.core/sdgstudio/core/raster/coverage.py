@@ -112,3 +112,25 @@ def count_cover_span_kernel(cover: wp.array(dtype=wp.uint8), starts: wp.array(dt
         s += int(cover[b])
     if s > 0:
         wp.atomic_add(unoccluded, o, s)
+
+
+@wp.func
+def _count_cover_kernel_one(r: int, cover: wp.array(dtype=wp.uint8), row_obj: wp.array(dtype=wp.int32),
+                            row_start: wp.array(dtype=wp.int32), row_len: wp.array(dtype=wp.int32),
+                            unoccluded: wp.array(dtype=wp.int32)):
+    s = wp.int32(0)
+    start = row_start[r]
+    for x in range(row_len[r]):
+        s += int(cover[start + x])
+    if s > 0:
+        wp.atomic_add(unoccluded, row_obj[r], s)
+
+
+@wp.kernel
+def count_cover_kernel(cover: wp.array(dtype=wp.uint8), row_obj: wp.array(dtype=wp.int32),
+                       row_start: wp.array(dtype=wp.int32), row_len: wp.array(dtype=wp.int32),
+                       unoccluded: wp.array(dtype=wp.int32), per: int, count: int):
+    """Sums one row of one object's coverage mask into ``unoccluded[obj]``."""
+    tid = wp.tid()
+    for r in range(tid * per, wp.min(count, tid * per + per)):
+        _count_cover_kernel_one(r, cover, row_obj, row_start, row_len, unoccluded)
