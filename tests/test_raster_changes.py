@@ -60,6 +60,19 @@ def _edits(stage):
         ("move a gprim inside an object", lambda: stage.GetPrimAtPath("/World/group/part").GetAttribute(
             "xformOp:translate").Set(Gf.Vec3d(-0.25, 0.15, 0.1))),
         ("edit a material input", lambda: green_shader.GetInput("diffuseColor").Set(Gf.Vec3f(0.1, 0.1, 0.9))),
+        ("edit a texture's input", lambda: UsdShade.Shader(stage.GetPrimAtPath("/World/Looks/lr/tex")).CreateInput(
+            "scale", Sdf.ValueTypeNames.Float4).Set(Gf.Vec4f(0.5, 1.0, 0.5, 1.0))),
+        ("edit it again", lambda: UsdShade.Shader(stage.GetPrimAtPath("/World/Looks/lr/tex")).GetInput(
+            "scale").Set(Gf.Vec4f(1.0, 0.5, 0.5, 1.0))),
+        ("disconnect the texture", lambda: UsdShade.Shader(stage.GetPrimAtPath("/World/Looks/lr/pbr")).GetInput(
+            "diffuseColor").GetAttr().ClearConnections()),
+        ("give the input a value", lambda: UsdShade.Shader(stage.GetPrimAtPath("/World/Looks/lr/pbr")).GetInput(
+            "diffuseColor").Set(Gf.Vec3f(0.9, 0.8, 0.1))),
+        ("connect the texture again", lambda: UsdShade.Shader(stage.GetPrimAtPath("/World/Looks/lr/pbr")).GetInput(
+            "diffuseColor").ConnectToSource(UsdShade.Shader(stage.GetPrimAtPath("/World/Looks/lr/tex"))
+                                            .ConnectableAPI(), "rgb")),
+        ("re-type a shader", lambda: UsdShade.Shader(stage.GetPrimAtPath("/World/Looks/green/pbr")).GetIdAttr().Set(
+            "OmniPBR")),
         ("rebind a material", lambda: UsdShade.MaterialBindingAPI(box).Bind(red)),
         ("bind through a collection", lambda: _collection_binding(stage, blue)),
         ("add a prim to that collection", lambda: Usd.CollectionAPI(stage.GetPrimAtPath("/World"), "tinted")

@@ -31,6 +31,9 @@ class Changes:
     visibility: set[Sdf.Path] = field(default_factory=set)  #: prims whose ``visibility`` was edited
     rebind: bool = False  #: a ``material:binding*`` or ``collection:*`` property changed: re-resolve bindings
     prims: set[Sdf.Path] = field(default_factory=set)  #: prims with other edited properties (xform ops excluded)
+    shading: set[Sdf.Path] = field(default_factory=set)  #: prims whose shading network may have changed (an input's
+    #: connection or spec, an output, an ``info:`` property such as the shader id)
+    input_values: set[Sdf.Path] = field(default_factory=set)  #: ``inputs:`` properties whose value alone changed
     moved: set[Sdf.Path] = field(default_factory=set)  #: prims whose xform ops were edited (read every frame anyway)
 
 
@@ -62,15 +65,16 @@ class StageChanges:
             if not path.IsPropertyPath() or _in_prototype(path):
                 pending.full = True
                 return
-            self._property(pending, path)
+            self._property(pending, path, None)
         for path in notice.GetChangedInfoOnlyPaths():
             if _in_prototype(path):  # instances share it; the reader knows them by their proxies' paths
                 pending.full = True
                 return
-            self._property(pending, path)
+            self._property(pending, path, notice)
 
     @staticmethod
-    def _property(pending: Changes, path: Sdf.Path) -> None:
+    def _property(pending: Changes, path: Sdf.Path, notice) -> None:
+        """Sorts one edited property path; ``notice`` None: its spec was added or removed (a resync)."""
         if not path.IsPropertyPath():  # prim metadata (kind, instanceable, ...): be safe
             pending.regroup = True
             return
@@ -85,7 +89,15 @@ class StageChanges:
         elif name.startswith(("material:binding", "collection:")):  # direct or collection-based bindings
             pending.rebind = True
         else:
-            pending.prims.add(path.GetPrimPath())
+            prim = path.GetPrimPath()
+            pending.prims.add(prim)
+            if name.startswith("inputs:"):
+                if notice is not None and list(notice.GetChangedFields(path)) == ["default"]:
+                    pending.input_values.add(path)  # a new value; the network is the same
+                else:
+                    pending.shading.add(prim)
+            elif name.startswith(("outputs:", "info:")):
+                pending.shading.add(prim)
 
 
 def _in_prototype(path: Sdf.Path) -> bool:

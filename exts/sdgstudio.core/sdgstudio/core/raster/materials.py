@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -76,6 +77,8 @@ class MaterialReader:
         self._by_path: dict[Sdf.Path, int] = {}
         self._bound: dict[Sdf.Path, UsdShade.Material | None] = {}  #: gprim -> bound material
         self._values: dict[Sdf.Path, Material] = {}  #: material -> its inputs
+        self._plans: dict[Sdf.Path, dict] = {}  #: material -> its resolved shading network (surface shader, the
+        #: attribute that gives each input its value, texture shaders), kept while only input values change
         self._loose: dict[Sdf.Path, bool] = {}  #: prim -> a shading node outside any material (until a resync)
 
     def begin_frame(self, changed=None, stage: Usd.Stage | None = None) -> None:
@@ -85,14 +88,20 @@ class MaterialReader:
             self._bound.clear()
         if changed is None or changed.full:
             self._values.clear()
+            self._plans.clear()
             self._loose.clear()
             return
-        for prim in changed.prims:
-            owners = [p for p in prim.GetPrefixes() if p in self._values]
+        for prim, network in [(p, True) for p in changed.shading] + [(p.GetPrimPath(), False)
+                                                                     for p in changed.input_values]:
+            owners = [p for p in prim.GetPrefixes() if p in self._values or p in self._plans]
             for m in owners:
-                del self._values[m]
+                self._values.pop(m, None)
+                if network:
+                    self._plans.pop(m, None)
             if not owners and stage is not None and self._loose_node(stage, prim):
                 self._values.clear()  # a shader outside any material may feed any of them
+                if network:
+                    self._plans.clear()
 
     def _loose_node(self, stage: Usd.Stage, path: Sdf.Path) -> bool:
         hit = self._loose.get(path)
@@ -121,63 +130,75 @@ class MaterialReader:
         return self._by_path[path]
 
     def _read(self, mat: UsdShade.Material, tick: int) -> Material:
-        shader = None
-        for ctx in ("", "mdl"):
-            src = mat.ComputeSurfaceSource(ctx)[0]
-            if src:
-                shader = src
-                break
+        plan = self._plans.setdefault(mat.GetPath(), {})
+        if "surface" not in plan:
+            shader = None
+            for ctx in ("", "mdl"):
+                src = mat.ComputeSurfaceSource(ctx)[0]
+                if src:
+                    shader = src
+                    break
+            plan["surface"], plan["id"] = shader, shader.GetIdAttr().Get() if shader else None
+        shader = plan["surface"]
         if shader is None:
             return Material()
         out = Material()
-        if shader.GetIdAttr().Get() == "UsdPreviewSurface":
-            out.roughness = float(self._value(shader, "roughness", 0.5))
-            out.metallic = float(self._value(shader, "metallic", 0.0))
-            tex = self._texture_source(shader.GetInput("diffuseColor"))
+        value = functools.partial(self._value, plan)
+        if plan["id"] == "UsdPreviewSurface":
+            out.roughness = float(value(shader, "roughness", 0.5))
+            out.metallic = float(value(shader, "metallic", 0.0))
+            tex = self._texture_source(plan, shader, "diffuseColor")
             if tex is not None:
-                self._apply_texture(out, tex, tick)
+                self._apply_texture(out, tex, value, tick)
             else:
-                out.color = np.asarray(self._value(shader, "diffuseColor", (0.18, 0.18, 0.18)), np.float64)
+                out.color = np.asarray(value(shader, "diffuseColor", (0.18, 0.18, 0.18)), np.float64)
         else:  # MDL OmniPBR-style inputs
-            out.roughness = float(self._value(shader, "reflection_roughness_constant", 0.5))
-            out.metallic = float(self._value(shader, "metallic_constant", 0.0))
-            tint = np.asarray(self._value(shader, "diffuse_tint", (1.0, 1.0, 1.0)), np.float64)
-            self._load(out, self._value(shader, "diffuse_texture", None), tick)
+            out.roughness = float(value(shader, "reflection_roughness_constant", 0.5))
+            out.metallic = float(value(shader, "metallic_constant", 0.0))
+            tint = np.asarray(value(shader, "diffuse_tint", (1.0, 1.0, 1.0)), np.float64)
+            self._load(out, value(shader, "diffuse_texture", None), tick)
             if out.texture is None:
-                out.color = tint * np.asarray(self._value(shader, "diffuse_color_constant", (0.2, 0.2, 0.2)),
-                                              np.float64)
+                out.color = tint * np.asarray(value(shader, "diffuse_color_constant", (0.2, 0.2, 0.2)), np.float64)
             else:
                 out.tex_scale = tint
         return out
 
     @staticmethod
-    def _value(shader: UsdShade.Shader, name: str, default):
-        inp = shader.GetInput(name)
-        if not inp:
-            return default
-        for attr in inp.GetValueProducingAttributes():
-            if not UsdShade.Output.IsOutput(attr):
-                v = attr.Get()
-                return default if v is None else v
-        return default
+    def _value(plan: dict, shader: UsdShade.Shader, name: str, default):
+        """The input's value: from the attribute that produces it (resolved through connections once per plan)."""
+        key = (shader.GetPath(), name)
+        attr = plan.get(key)
+        if attr is None:  # not cached while none: authoring a value (a value-only edit) makes one
+            inp = shader.GetInput(name)
+            attr = next((a for a in (inp.GetValueProducingAttributes() if inp else [])
+                         if not UsdShade.Output.IsOutput(a)), None)
+            if attr is not None:
+                plan[key] = attr
+        v = attr.Get() if attr is not None else None
+        return default if v is None else v
 
     @staticmethod
-    def _texture_source(inp: UsdShade.Input) -> UsdShade.Shader | None:
-        for attr in inp.GetValueProducingAttributes() if inp else []:
-            if UsdShade.Output.IsOutput(attr):
-                sh = UsdShade.Shader(attr.GetPrim())
-                if sh and sh.GetIdAttr().Get() == "UsdUVTexture":
-                    return sh
-        return None
+    def _texture_source(plan: dict, shader: UsdShade.Shader, name: str) -> UsdShade.Shader | None:
+        key = ("texture", shader.GetPath(), name)
+        if key not in plan:
+            plan[key] = None
+            inp = shader.GetInput(name)
+            for attr in inp.GetValueProducingAttributes() if inp else []:
+                if UsdShade.Output.IsOutput(attr):
+                    sh = UsdShade.Shader(attr.GetPrim())
+                    if sh and sh.GetIdAttr().Get() == "UsdUVTexture":
+                        plan[key] = sh
+                        break
+        return plan[key]
 
-    def _apply_texture(self, out: Material, sh: UsdShade.Shader, tick: int) -> None:
-        out.srgb = str(self._value(sh, "sourceColorSpace", "auto")) != "raw"
-        self._load(out, self._value(sh, "file", None), tick)
-        out.tex_scale = np.asarray(self._value(sh, "scale", (1, 1, 1, 1)), np.float64)[:3]
-        out.tex_bias = np.asarray(self._value(sh, "bias", (0, 0, 0, 0)), np.float64)[:3]
-        out.repeat = tuple(str(self._value(sh, w, "repeat")) not in ("clamp", "black") for w in ("wrapS", "wrapT"))
+    def _apply_texture(self, out: Material, sh: UsdShade.Shader, value, tick: int) -> None:
+        out.srgb = str(value(sh, "sourceColorSpace", "auto")) != "raw"
+        self._load(out, value(sh, "file", None), tick)
+        out.tex_scale = np.asarray(value(sh, "scale", (1, 1, 1, 1)), np.float64)[:3]
+        out.tex_bias = np.asarray(value(sh, "bias", (0, 0, 0, 0)), np.float64)[:3]
+        out.repeat = tuple(str(value(sh, w, "repeat")) not in ("clamp", "black") for w in ("wrapS", "wrapT"))
         if out.texture is None:
-            out.color = np.asarray(self._value(sh, "fallback", (0.0, 0.0, 0.0, 1.0)), np.float64)[:3]
+            out.color = np.asarray(value(sh, "fallback", (0.0, 0.0, 0.0, 1.0)), np.float64)[:3]
 
     def _load(self, out: Material, asset, tick: int) -> None:
         """Sets ``out.texture`` (uint8 RGB, alpha dropped) from an asset path; unreadable files leave it None."""
