@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import warp as wp
 
+from .search import last_at_most
+
 wp.set_module_options({"fuse_fp": False, "enable_backward": False})
 
 COVER_BUDGET = 1 << 26  #: bytes of unoccluded-coverage mask per pass (more objects -> more passes)
@@ -93,15 +95,7 @@ def count_cover_span_kernel(cover: wp.array(dtype=wp.uint8), starts: wp.array(dt
     end = starts[n_obj]
     if b0 >= end:
         return
-    lo = wp.int32(0)  # the object of byte b0: the last o with starts[o] <= b0 (its mask is not empty)
-    hi = n_obj - 1
-    while lo < hi:
-        mid = (lo + hi + 1) / 2
-        if starts[mid] <= b0:
-            lo = mid
-        else:
-            hi = mid - 1
-    o = lo
+    o = last_at_most(starts, n_obj, b0)  # the object of byte b0 (the last such: its mask is not empty)
     s = wp.int32(0)
     for b in range(b0, wp.min(end, b0 + per)):
         while starts[o + 1] <= b:

@@ -13,6 +13,7 @@ import numpy as np
 import warp as wp
 
 from .scene import Instance
+from .search import last_at_most
 from .transfer import FrameTraffic
 
 __all__ = ["DeviceGeometry"]
@@ -20,20 +21,6 @@ __all__ = ["DeviceGeometry"]
 wp.set_module_options({"fuse_fp": False, "enable_backward": False})
 
 _COMPACT = 4  #: an atlas holding more than this many times the current frame's rows is rebuilt from the frame
-
-
-@wp.func
-def _owner(offsets: wp.array(dtype=wp.int32), n: int, row: int) -> int:
-    """The last ``i`` with ``offsets[i] <= row`` (``offsets`` ascending, ``offsets[0] == 0``)."""
-    lo = wp.int32(0)
-    hi = n - 1
-    while lo < hi:
-        mid = (lo + hi + 1) / 2
-        if offsets[mid] <= row:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
 
 
 @wp.kernel
@@ -52,7 +39,7 @@ def _gather_vertex(v: int, v_off: wp.array(dtype=wp.int32), v_src: wp.array(dtyp
                    atlas_points: wp.array(dtype=wp.vec3), atlas_points64: wp.array(dtype=wp.vec3d),
                    points: wp.array(dtype=wp.vec3), points64: wp.array(dtype=wp.vec3d),
                    vert_inst: wp.array(dtype=wp.int32)):
-    i = _owner(v_off, n_inst, v)
+    i = last_at_most(v_off, n_inst, v)
     src = v_src[i] + v - v_off[i]
     points[v] = atlas_points[src]
     points64[v] = atlas_points64[src]
@@ -86,7 +73,7 @@ def _gather_triangle(g: int, t_off: wp.array(dtype=wp.int32), t_src: wp.array(dt
                      tris: wp.array(dtype=wp.vec3i), tri_inst: wp.array(dtype=wp.int32),
                      tri_hull: wp.array(dtype=wp.int32), segs: wp.array(dtype=wp.int32),
                      uv: wp.array(dtype=wp.vec2), col: wp.array(dtype=wp.vec3)):
-    i = _owner(t_off, n_inst, g)
+    i = last_at_most(t_off, n_inst, g)
     k = g - t_off[i]
     src = t_src[i] + k
     base = v_off[i]
