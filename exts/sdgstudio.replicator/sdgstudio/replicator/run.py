@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from sdgstudio.core.cli import positive_int
+from sdgstudio.core.cli_args import positive_int
 from sdgstudio.core.shards import parse_shard as core_parse_shard
 from sdgstudio.core.shards import shard_frames  # noqa: F401  (every tool splits runs alike)
 
