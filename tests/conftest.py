@@ -32,10 +32,6 @@ def tabletop(tabletop_path):
 @pytest.fixture(scope="session")
 def tiny_scene(tmp_path_factory, tabletop_path) -> Path:
     """The built-in scene at 64x48, saved as a config file: a frame renders and writes in a few tens of ms."""
-    from sdgstudio.core.config import load_config, save_config
+    from runs import saved_tabletop
 
-    config = load_config(tabletop_path)
-    config.camera.resolution = (64, 48)
-    path = tmp_path_factory.mktemp("cfg") / "tiny.toml"
-    save_config(config, path)
-    return path
+    return saved_tabletop(tmp_path_factory, tabletop_path, (64, 48), "tiny")

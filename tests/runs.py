@@ -1,4 +1,4 @@
-"""Helpers of the run-controller tests: a fast config, the manifest's frames and digests, waiting on a loop."""
+"""Helpers of the run tests: fast configs (saved or not), the manifest's frames and digests, waiting on a loop."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ import asyncio
 import json
 from pathlib import Path
 
-from sdgstudio.core.config import SDGConfig, config_from_dict, config_to_dict
+from sdgstudio.core.config import SDGConfig, config_from_dict, config_to_dict, load_config, save_config
+
+
+def saved_tabletop(tmp_path_factory, tabletop_path: Path, resolution: tuple[int, int], name: str) -> Path:
+    """The built-in scene at ``resolution``, saved as ``name``.toml in a fresh temporary folder."""
+    config = load_config(tabletop_path)
+    config.camera.resolution = resolution
+    path = tmp_path_factory.mktemp("cfg") / f"{name}.toml"
+    save_config(config, path)
+    return path
 
 
 def small_config(tabletop: SDGConfig, frames: int) -> SDGConfig:

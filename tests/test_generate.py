@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from runs import saved_tabletop
 from sdgstudio.core.cli import main
 from sdgstudio.core.config import config_from_dict, config_to_dict, load_config, save_config
 from sdgstudio.core.generate import generate
@@ -18,11 +19,7 @@ FRAMES = 3
 @pytest.fixture(scope="module")
 def small_scene(tmp_path_factory, tabletop_path) -> Path:
     """The built-in scene at a small resolution, so the end-to-end tests stay quick."""
-    config = load_config(tabletop_path)
-    config.camera.resolution = (160, 120)
-    path = tmp_path_factory.mktemp("cfg") / "small.toml"
-    save_config(config, path)
-    return path
+    return saved_tabletop(tmp_path_factory, tabletop_path, (160, 120), "small")
 
 
 @pytest.fixture(scope="module")
