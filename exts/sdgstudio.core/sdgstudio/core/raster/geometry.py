@@ -97,14 +97,15 @@ class _Atlas:
         self.arrays = {name: wp.empty(1, dtype=dtype, device=device) for name, dtype in fields.items()}
 
     def place(self, parts: list[tuple], traffic: FrameTraffic) -> list[int]:
-        """First rows of ``parts`` = [(key, {field: numpy rows})], placing those not in the atlas yet (uploaded with
-        the frame's tables); an atlas grown past ``_COMPACT`` times what the frame uses starts over."""
-        needed = sum(len(next(iter(data.values()))) for key, data in dict(parts).items())
-        if self.rows > _COMPACT * max(needed, 1024):
+        """First rows of ``parts`` = [(key, rows, build)], ``build()`` giving {field: numpy rows} of a part not in
+        the atlas yet (uploaded with the frame's tables); an atlas grown past ``_COMPACT`` times what the frame
+        uses starts over."""
+        unique = {key: (rows, build) for key, rows, build in parts}
+        if self.rows > _COMPACT * max(sum(rows for rows, _ in unique.values()), 1024):
             self.where, self.rows = {}, 0
-        new = [(key, data) for key, data in dict(parts).items() if key not in self.where]
+        new = [(key, rows, build()) for key, (rows, build) in unique.items() if key not in self.where]
         if new:
-            count = sum(len(next(iter(data.values()))) for _, data in new)
+            count = sum(rows for _, rows, _ in new)
             capacity = self.arrays[next(iter(self.fields))].shape[0]
             if self.rows + count > capacity:
                 size = max(2 * capacity, self.rows + count)
@@ -114,11 +115,11 @@ class _Atlas:
                         wp.copy(grown, self.arrays[name], count=self.rows)
                     self.arrays[name] = grown
             for name, array in self.arrays.items():
-                traffic.up_into(array[self.rows:self.rows + count], np.concatenate([d[name] for _, d in new]))
-            for key, data in new:
+                traffic.up_into(array[self.rows:self.rows + count], np.concatenate([d[name] for _, _, d in new]))
+            for key, rows, _ in new:
                 self.where[key] = self.rows
-                self.rows += len(next(iter(data.values())))
-        return [self.where[key] for key, _ in parts]
+                self.rows += rows
+        return [self.where[key] for key, _, _ in parts]
 
 
 class DeviceGeometry:
@@ -145,12 +146,13 @@ class DeviceGeometry:
         nv = np.array([len(i.entry.points) for i in instances], np.int64)
         nt = np.array([len(i.entry.tris) for i in instances], np.int64)
         nseg = np.array([len(i.entry.seg_tris) for i in instances], np.int64)
-        v_src = self._vertices.place([(i.entry.serial, {
-            "points": i.entry.points, "points64": i.entry.points}) for i in instances], traffic)
-        t_src = self._triangles.place([(i.entry.serial, {
-            "tris": i.entry.tris, "hull": i.entry.hull,
-            "seg": np.repeat(np.arange(len(i.entry.seg_tris)), i.entry.seg_tris)}) for i in instances], traffic)
-        c_src = self._corners.place([(i.key, {"uv": i.uv, "col": i.color}) for i in instances], traffic)
+        v_src = self._vertices.place([(i.entry.serial, len(i.entry.points), lambda e=i.entry: {
+            "points": e.points, "points64": e.points}) for i in instances], traffic)
+        t_src = self._triangles.place([(i.entry.serial, len(i.entry.tris), lambda e=i.entry: {
+            "tris": e.tris, "hull": e.hull, "seg": np.repeat(np.arange(len(e.seg_tris)), e.seg_tris)})
+            for i in instances], traffic)
+        c_src = self._corners.place([(i.key, len(i.uv), lambda i=i: {"uv": i.uv, "col": i.color}) for i in instances],
+                                    traffic)
         V, T = int(nv.sum()), int(nt.sum())
         self.n_points, self.n_tris = V, T
         vertex, triangle = (wp.empty if V else wp.zeros), (wp.empty if T else wp.zeros)  # the gathers fill them
