@@ -17,7 +17,10 @@ Measured (means over ``--frames`` frames after warm-up; wall clock and this proc
 "Other load" is the CPU time other processes used during a measurement, in cores (a shared machine slows us).
 
     python bench/raster.py [--device cpu|cuda] [--frames 40] [--quick] [--json results.json] [--only NAME ...]
-                           [--processes 1 4 8] [--in-flight 0 1]
+                           [--processes 1 4 8] [--in-flight 0 1] [--mps]
+
+``--mps`` runs the benchmark under a private NVIDIA MPS daemon (``sdgstudio.core.mps``): processes sharing one
+GPU then share one server context instead of time-slicing their own.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import platform
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +46,7 @@ from machine import busy_seconds  # noqa: E402  (bench/machine.py)
 from pxr import Gf, Usd, UsdGeom, UsdLux, UsdSemantics  # noqa: E402
 from sdgstudio.core.config import load_config  # noqa: E402
 from sdgstudio.core.generate import generate  # noqa: E402
+from sdgstudio.core.mps import mps_daemon  # noqa: E402
 from sdgstudio.core.raster import RasterBackend, RasterSettings  # noqa: E402
 from sdgstudio.core.session import RenderSession  # noqa: E402
 
@@ -255,14 +260,22 @@ def main() -> int:
                         help="run section: numbers of render processes sharing the device (default: 1)")
     parser.add_argument("--in-flight", type=int, nargs="*", default=[None],
                         help="run section: RasterSettings.frames_in_flight values to compare (default: the device's)")
+    parser.add_argument("--mps", action="store_true",
+                        help="run everything under a private NVIDIA MPS daemon (processes sharing one GPU)")
     args = parser.parse_args()
+    with mps_daemon() if args.mps else nullcontext({}) as env:
+        os.environ.update(env)  # before this process and its workers first use CUDA
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
     wp.config.quiet = True
     wp.init()
     n = max(4, args.frames // 4) if args.quick else args.frames
     nb = max(3, n // 4)
     want = set(args.only or ["tabletop", "big", "pixels", "triangles", "run", "e2e"])
     res: dict = {"machine": machine(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
-                 "command": "python bench/raster.py " + " ".join(sys.argv[1:]), "runs": []}
+                 "command": "python bench/raster.py " + " ".join(sys.argv[1:]), "mps": args.mps, "runs": []}
     print(f"machine: {res['machine']}\ndate: {res['date']}  command: {res['command']}", flush=True)
 
     def show(label: str, r: dict) -> dict:

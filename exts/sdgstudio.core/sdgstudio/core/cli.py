@@ -228,7 +228,7 @@ def _cmd_launch(args: argparse.Namespace) -> int:
         summary = launch(
             config, out, frames, args.workers, address=args.ray, cpus_per_worker=args.cpus_per_worker,
             gpus_per_worker=args.gpus_per_worker, backend=args.backend or config.output.backend, device=args.device,
-            max_retries=args.retries, keep_shards=args.keep_shards, on_progress=show,
+            max_retries=args.retries, keep_shards=args.keep_shards, mps=args.mps, on_progress=show,
         )
     resumed = [r["shard"] for r in summary.results if r["resumed"]]
     print(
@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
     from .export import ExportError
     from .launch import LaunchError
+    from .mps import MPSError
     from .report import ReportError
     from .session import RunError
     from .writer import WriterError
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in exc.lines():
             print(f"error: {line}", file=sys.stderr)
         return EXIT_USAGE
-    except (RunError, ReportError, ExportError) as exc:
+    except (RunError, ReportError, ExportError, MPSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except LaunchError as exc:

@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     lau.add_argument("--device", help="Warp device (default: cuda with --gpus-per-worker, else cpu)")
     lau.add_argument("--retries", type=_count, default=3, help="retries of a failed or lost shard task (default 3)")
     lau.add_argument("--keep-shards", action="store_true", help="keep OUT.shards/ after the merge")
+    lau.add_argument("--mps", action="store_true",
+                     help="local cluster: run NVIDIA MPS for the workers sharing a GPU (docs/scale-out.md)")
     lau.add_argument("--quiet", action="store_true", help="no progress bar")
 
     frame = sub.add_parser("render-frame", help="render one frame of a dataset again and compare it byte for byte")

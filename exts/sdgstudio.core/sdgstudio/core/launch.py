@@ -22,12 +22,14 @@ import shutil
 import socket
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import SDGConfig, config_from_dict, config_to_dict
 from .generate import check_resumable
 from .manifest import DATASET_INFO_NAME, MANIFEST_NAME, listed_frames
+from .mps import mps_daemon
 from .session import RunError
 from .shards import MergeSummary, generate_shard, merge_shards, read_shard_info, shard_frames
 
@@ -51,21 +53,23 @@ def code_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def runtime_env() -> dict:
-    """Ray runtime env that makes workers import this process's ``sdgstudio`` first (Ray expands ``${...}``)."""
-    return {"env_vars": {"PYTHONPATH": f"{code_root()}{os.pathsep}${{PYTHONPATH}}"}}
+def runtime_env(env: dict[str, str] | None = None) -> dict:
+    """Ray runtime env that makes workers import this process's ``sdgstudio`` first (Ray expands ``${...}``),
+    with ``env`` (e.g. an MPS daemon's pipe folder) set too."""
+    return {"env_vars": {"PYTHONPATH": f"{code_root()}{os.pathsep}${{PYTHONPATH}}", **(env or {})}}
 
 
-def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
+def start_ray(address: str | None = None, num_cpus: int | None = None, env: dict[str, str] | None = None) -> bool:
     """Connect to the Ray cluster at ``address``, or start a local one (``None``); returns False when Ray was
-    already initialized in this process (then it is used as is, and the caller must not shut it down)."""
+    already initialized in this process (then it is used as is, and the caller must not shut it down). ``env``:
+    environment variables of the workers."""
     try:
         import ray
     except ImportError:
         raise RunError("launch needs Ray: pip install 'sdgstudio[scale]' (or pip install ray)") from None
     if ray.is_initialized():
         return False
-    common = {"runtime_env": runtime_env(), "log_to_driver": False, "logging_level": "WARNING"}
+    common = {"runtime_env": runtime_env(env), "log_to_driver": False, "logging_level": "WARNING"}
     if address in (None, "local"):
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **common)
     else:
@@ -157,6 +161,7 @@ def launch(
     device: str | None = None,
     max_retries: int = 3,
     keep_shards: bool = False,
+    mps: bool = False,
     on_progress: Callable[[list[int]], None] | None = None,
     poll_seconds: float = 0.5,
 ) -> LaunchSummary:
@@ -165,8 +170,9 @@ def launch(
     ``address``: an existing cluster (``"auto"``, ``"host:6379"``, ``"ray://host:10001"``), or None for a local
     one with ``max(cores, workers x cpus_per_worker)`` CPUs, so every shard runs at once. ``device`` defaults to
     ``cuda`` when ``gpus_per_worker`` > 0 (Ray sets CUDA_VISIBLE_DEVICES per task). ``on_progress`` gets the
-    frames listed per shard after every poll. Raises ``RunError`` (bad request) or ``LaunchError`` (a shard
-    failed on all ``1 + max_retries`` attempts; the other shards finish first and are kept).
+    frames listed per shard after every poll. ``mps``: a private MPS daemon serves the local cluster's workers
+    while they render (several workers per GPU: ``mps.py``). Raises ``RunError`` (bad request) or ``LaunchError``
+    (a shard failed on all ``1 + max_retries`` attempts; the other shards finish first and are kept).
     """
     out = Path(out_dir).absolute()  # tasks may run in another working directory, or on another machine
     if (out / MANIFEST_NAME).exists():
@@ -177,14 +183,52 @@ def launch(
     folders = [shard_dir(out, i, count) for i in range(count)]
     _check_existing_shards(folders, config, backend, total, count)
     device = device or ("cuda" if gpus_per_worker > 0 else "cpu")
-    started = start_ray(address, num_cpus=max(os.cpu_count() or 1, math.ceil(count * cpus_per_worker)))
+    if mps and address not in (None, "local"):
+        raise RunError("--mps starts MPS for a local cluster; on an existing cluster start it on each GPU node "
+                       "before `ray start` (docs/scale-out.md)")
+    if mps and not device.startswith("cuda"):
+        raise RunError(f"--mps is for workers sharing a GPU; the device is {device}")
+    with ExitStack() as stack:
+        env = stack.enter_context(mps_daemon()) if mps else {}
+        started = start_ray(address, num_cpus=max(os.cpu_count() or 1, math.ceil(count * cpus_per_worker)), env=env)
+        if started:
+            stack.callback(_shutdown_ray)  # before the MPS daemon stops
+        elif mps:
+            raise RunError("--mps needs the Ray cluster this launch starts (Ray is already running here)")
+        return _render_and_merge(config, out, Path(out_dir), total, folders, ShardTasks(
+            cpus_per_worker, gpus_per_worker, backend, device, max_retries), keep_shards, on_progress, poll_seconds)
+
+
+def _shutdown_ray() -> None:
     import ray
+
+    ray.shutdown()
+
+
+@dataclass
+class ShardTasks:
+    """How each shard task runs: its Ray resources, backend and device, and retries."""
+
+    cpus: float
+    gpus: float
+    backend: str
+    device: str
+    max_retries: int
+
+
+def _render_and_merge(config: SDGConfig, out: Path, out_dir: Path, total: int, folders: list[Path], tasks: ShardTasks,
+                      keep_shards: bool, on_progress: Callable[[list[int]], None] | None, poll_seconds: float
+                      ) -> LaunchSummary:
+    """``launch`` once Ray is up: one task per shard folder, the progress polls, the merge."""
+    import ray
+
+    count = len(folders)
 
     refs: dict = {}
     pending: list = []  # refs not yet finished
     try:
         resources = ray.cluster_resources()
-        for name, need in (("CPU", cpus_per_worker), ("GPU", gpus_per_worker)):
+        for name, need in (("CPU", tasks.cpus), ("GPU", tasks.gpus)):
             if need > resources.get(name, 0):
                 raise RunError(f"the Ray cluster has {resources.get(name, 0):g} {name}s; each worker asks for {need:g}")
         task = ray.remote(run_shard)
@@ -192,9 +236,9 @@ def launch(
         start = time.perf_counter()
         for i, folder in enumerate(folders):
             ref = task.options(
-                name=f"sdgstudio-shard-{i}-of-{count}", num_cpus=cpus_per_worker, num_gpus=gpus_per_worker,
-                max_retries=max_retries, retry_exceptions=True,
-            ).remote(data, str(folder), total, i, count, backend, device)
+                name=f"sdgstudio-shard-{i}-of-{count}", num_cpus=tasks.cpus, num_gpus=tasks.gpus,
+                max_retries=tasks.max_retries, retry_exceptions=True,
+            ).remote(data, str(folder), total, i, count, tasks.backend, tasks.device)
             refs[ref] = i
             pending.append(ref)
         progress = ManifestProgress(folders)
@@ -212,7 +256,7 @@ def launch(
         if failures:
             index = min(failures)
             more = f" (and {len(failures) - 1} more shards)" if len(failures) > 1 else ""
-            raise LaunchError(f"{_failure_line(index, count, failures[index], 1 + max_retries)}{more}; finished shards "
+            raise LaunchError(f"{_failure_line(index, count, failures[index], 1 + tasks.max_retries)}{more}; finished shards "
                               f"are kept in {shards_root(out)}: run the same command again to resume")
         merged = merge_shards(out, folders)
         seconds = time.perf_counter() - start
@@ -223,15 +267,12 @@ def launch(
         for ref in pending:
             ray.cancel(ref, force=True)
         raise
-    finally:
-        if started:
-            ray.shutdown()
     if not keep_shards:  # the merged folder holds hard links (or copies): the shard folders are no longer needed
         for folder in folders:
             shutil.rmtree(folder)
         if not any(shards_root(out).iterdir()):
             shards_root(out).rmdir()
-    return LaunchSummary(out_dir=Path(out_dir), frames=total, shards=count, seconds=seconds,
+    return LaunchSummary(out_dir=out_dir, frames=total, shards=count, seconds=seconds,
                          results=[results[i] for i in range(count)], merge=merged)
 
 

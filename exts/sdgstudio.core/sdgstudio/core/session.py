@@ -23,7 +23,7 @@ from .flow import flow_summary, object_velocities, optical_flow, poses_in_camera
 from .frame import FrameData
 from .sampler import FrameParams, camera_path, sample_frame_params, sample_sequence_step
 from .sensors import DEPTH_NOISE_STREAM, simulate_depth_sensor
-from .stage import apply_frame_params, build_stage, save_stage
+from .stage import FrameWriter, apply_frame_params, build_stage, save_stage
 
 
 class RenderBackend(Protocol):
@@ -118,6 +118,7 @@ class RenderSession:
         if stage is None:
             stage = backend_stage(config) if backend_stage is not None else build_stage(config)
         self.stage = stage
+        self._writer: FrameWriter | None = None
         self.annotators = set(config.annotators)
         self.camera_path = camera_path(config)
         self.sensor = config.depth_sensor if config.depth_sensor.enabled else None
@@ -134,8 +135,14 @@ class RenderSession:
     def apply(self, frame_index: int, seed: int | None = None) -> FrameParams:
         """Put the stage in frame ``frame_index``'s randomized state (what the UI scrubber shows)."""
         params = sample_frame_params(self.config, self.config.seed if seed is None else seed, frame_index)
-        apply_frame_params(self.stage, params)
+        self.pose(params)
         return params
+
+    def pose(self, params: FrameParams) -> None:
+        """Put the stage in the state ``params`` describe."""
+        if self._writer is None or self._writer.stage is not self.stage:
+            self._writer = FrameWriter(self.stage)
+        self._writer.apply(params)
 
     def render(self, frame_index: int, seed: int | None = None) -> tuple[FrameParams, FrameData]:
         params = self.apply(frame_index, seed)
@@ -239,7 +246,7 @@ class RenderSession:
         return record
 
     def _render_state(self, params: FrameParams) -> FrameData:
-        apply_frame_params(self.stage, params)
+        self.pose(params)
         return self.backend.render(
             self.stage, self.camera_path, tuple(self.config.camera.resolution),
             {"depth", "instance_segmentation"}, params.frame,
@@ -263,7 +270,7 @@ class RenderSession:
         if seq.backward_flow:
             earlier = self._render_state(sample_sequence_step(self.config, params.seed, sequence, step - 1))
             frame.optical_flow_backward = optical_flow(frame, earlier)
-        apply_frame_params(self.stage, params)
+        self.pose(params)
 
     def _add_velocities(self, frame: FrameData, params: FrameParams) -> None:
         """For a backend that supplied the flow: its summary, and object velocities from the stage posed at t+1
@@ -273,11 +280,11 @@ class RenderSession:
         frame.extra["optical_flow"] = flow_summary(frame.optical_flow)
         seq = self.config.sequence
         sequence, step = divmod(frame.index, seq.length)
-        apply_frame_params(self.stage, sample_sequence_step(self.config, params.seed, sequence, step + 1))
+        self.pose(sample_sequence_step(self.config, params.seed, sequence, step + 1))
         try:
             later = poses_in_camera(self.stage, self.camera_path, [o.prim_path for o in frame.objects])
         finally:
-            apply_frame_params(self.stage, params)
+            self.pose(params)
         velocities = velocities_from_poses(frame, later, 1.0 / seq.frame_rate)
         for obj in frame.objects:
             velocity = velocities.get(obj.prim_path)

@@ -163,74 +163,93 @@ def build_stage(config: SDGConfig) -> Usd.Stage:
     return stage
 
 
-def _set_light_direction(light: UsdLux.DistantLight, elevation: float, azimuth: float) -> None:
-    """Aim the sun: it emits along its -Z, so its +Z points at (azimuth, elevation) degrees on the sky."""
+def _sun_transform(elevation: float, azimuth: float) -> Gf.Matrix4d:
+    """The sun's xform: it emits along its -Z, so its +Z points at (azimuth, elevation) degrees on the sky."""
     el, az = np.radians(elevation), np.radians(azimuth)
     towards_sun = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
     matrix = look_at(towards_sun, np.zeros(3))
     matrix[:3, 3] = 0.0
-    UsdGeom.Xformable(light).GetOrderedXformOps()[0].Set(Gf.Matrix4d(matrix.T.tolist()))
+    return Gf.Matrix4d(matrix.T.tolist())
 
 
 def apply_frame_params(stage: Usd.Stage, params: FrameParams) -> None:
-    """Set every randomized attribute of one frame (one ``Sdf.ChangeBlock``; connections edited just before it)."""
-    for bg in params.backgrounds:  # connection edits create specs: outside the change block
-        material_path = f"{LOOKS_ROOT}/prop_{Path(bg.prim_path).name}"
-        surface = UsdShade.Shader(stage.GetPrimAtPath(f"{material_path}/Surface"))
-        diffuse = surface.GetInput("diffuseColor")
-        texture_prim = stage.GetPrimAtPath(f"{material_path}/Texture")
-        if bg.texture is not None and texture_prim:
-            diffuse.ConnectToSource(UsdShade.Shader(texture_prim).ConnectableAPI(), "rgb")
-        else:
-            diffuse.GetAttr().ClearConnections()  # removes the spec: no empty ``.connect`` left behind
+    """Set every randomized attribute of one frame (one ``Sdf.ChangeBlock``; connections edited just before it).
+    A caller applying many frames to one stage keeps a :class:`FrameWriter` instead."""
+    FrameWriter(stage).apply(params)
 
-    with Sdf.ChangeBlock():
-        for obj in params.objects:
-            prim = stage.GetPrimAtPath(obj.prim_path)
-            prim.GetAttribute("visibility").Set(UsdGeom.Tokens.inherited if obj.visible else UsdGeom.Tokens.invisible)
-            prim.GetAttribute("xformOp:translate").Set(Gf.Vec3d(*obj.position))
-            prim.GetAttribute("xformOp:rotateXYZ").Set(Gf.Vec3f(*obj.rotation_xyz))
-            prim.GetAttribute("xformOp:scale").Set(Gf.Vec3f(obj.scale, obj.scale, obj.scale))
-            prim.GetAttribute("physics:mass").Set(obj.mass)
-            prim.GetAttribute(TARGET_ATTR).Set(obj.is_target)
-            look = f"{LOOKS_ROOT}/{Path(obj.prim_path).name}"
-            stage.GetAttributeAtPath(f"{look}/Surface.inputs:diffuseColor").Set(Gf.Vec3f(*obj.color))
-            stage.GetAttributeAtPath(f"{look}/Surface.inputs:roughness").Set(obj.roughness)
-            stage.GetAttributeAtPath(f"{look}/Surface.inputs:metallic").Set(obj.metallic)
-            stage.GetAttributeAtPath(f"{look}.physics:staticFriction").Set(obj.static_friction)
-            stage.GetAttributeAtPath(f"{look}.physics:dynamicFriction").Set(obj.dynamic_friction)
-            stage.GetAttributeAtPath(f"{look}.physics:restitution").Set(obj.restitution)
 
-        for bg in params.backgrounds:
-            look = f"{LOOKS_ROOT}/prop_{Path(bg.prim_path).name}"
-            stage.GetAttributeAtPath(f"{look}/Surface.inputs:diffuseColor").Set(Gf.Vec3f(*bg.color))
-            texture_file = stage.GetAttributeAtPath(f"{look}/Texture.inputs:file")
-            if texture_file:
-                texture_file.Set(Sdf.AssetPath(bg.texture or ""))
+class FrameWriter:
+    """Applies frames to one stage built by ``build_stage``, keeping its attribute handles between frames: looking
+    ~150 attributes up by path every frame cost as much as setting them. A handle whose prim was removed since
+    (an edited live stage) is looked up again."""
 
-        sun = stage.GetPrimAtPath(f"{LIGHTS_ROOT}/Sun")
-        if params.distant_light is not None:
-            d = params.distant_light
-            sun.GetAttribute("inputs:intensity").Set(d.intensity)
-            sun.GetAttribute("inputs:colorTemperature").Set(d.color_temperature)
-            _set_light_direction(UsdLux.DistantLight(sun), d.elevation, d.azimuth)
-        lamp = stage.GetPrimAtPath(f"{LIGHTS_ROOT}/Lamp")
-        if params.sphere_light is not None:
-            s = params.sphere_light
-            lamp.GetAttribute("inputs:intensity").Set(s.intensity)
-            lamp.GetAttribute("inputs:colorTemperature").Set(s.color_temperature)
-            lamp.GetAttribute("xformOp:translate").Set(Gf.Vec3d(*s.position))
-        stage.GetAttributeAtPath(f"{LIGHTS_ROOT}/Dome.inputs:intensity").Set(params.ambient)
+    def __init__(self, stage: Usd.Stage) -> None:
+        self.stage = stage
+        self._handles: dict[str, Usd.Attribute] = {}
+        self._camera = camera_path_of(stage)
 
-        for prop in params.props:
-            prim = stage.GetPrimAtPath(prop.prim_path)
-            prim.GetAttribute("xformOp:translate").Set(Gf.Vec3d(*prop.position))
-            prim.GetAttribute("xformOp:rotateXYZ").Set(Gf.Vec3f(*prop.rotation_xyz))
+    def _set(self, path: str, value) -> None:
+        attr = self._handles.get(path)
+        if attr is None or not attr:  # not looked up yet, or expired
+            attr = self._handles[path] = self.stage.GetAttributeAtPath(path)
+        attr.Set(value)
 
-        camera = stage.GetPrimAtPath(camera_path_of(stage))
-        camera.GetAttribute("focalLength").Set(params.camera.focal_length)
-        if params.camera.position is not None:
-            camera.GetAttribute("xformOp:transform").Set(Gf.Matrix4d(params.camera.camera_to_world().T.tolist()))
+    def apply(self, params: FrameParams) -> None:
+        """Set every randomized attribute of one frame (one ``Sdf.ChangeBlock``; connections edited just before
+        it), so that the stage is in frame ``params.frame``'s state whatever was applied before."""
+        stage, put = self.stage, self._set
+        for bg in params.backgrounds:  # connection edits create specs: outside the change block
+            material_path = f"{LOOKS_ROOT}/prop_{bg.prim_path.rsplit('/', 1)[1]}"
+            diffuse = UsdShade.Shader(stage.GetPrimAtPath(f"{material_path}/Surface")).GetInput("diffuseColor")
+            texture_prim = stage.GetPrimAtPath(f"{material_path}/Texture")
+            if bg.texture is not None and texture_prim:
+                if diffuse.GetAttr().GetConnections() != [texture_prim.GetPath().AppendProperty("outputs:rgb")]:
+                    diffuse.ConnectToSource(UsdShade.Shader(texture_prim).ConnectableAPI(), "rgb")
+            elif diffuse.GetAttr().HasAuthoredConnections():
+                diffuse.GetAttr().ClearConnections()  # removes the spec: no empty ``.connect`` left behind
+
+        with Sdf.ChangeBlock():
+            for obj in params.objects:
+                prim, look = obj.prim_path, f"{LOOKS_ROOT}/{obj.prim_path.rsplit('/', 1)[1]}"
+                put(f"{prim}.visibility", UsdGeom.Tokens.inherited if obj.visible else UsdGeom.Tokens.invisible)
+                put(f"{prim}.xformOp:translate", Gf.Vec3d(*obj.position))
+                put(f"{prim}.xformOp:rotateXYZ", Gf.Vec3f(*obj.rotation_xyz))
+                put(f"{prim}.xformOp:scale", Gf.Vec3f(obj.scale, obj.scale, obj.scale))
+                put(f"{prim}.physics:mass", obj.mass)
+                put(f"{prim}.{TARGET_ATTR}", obj.is_target)
+                put(f"{look}/Surface.inputs:diffuseColor", Gf.Vec3f(*obj.color))
+                put(f"{look}/Surface.inputs:roughness", obj.roughness)
+                put(f"{look}/Surface.inputs:metallic", obj.metallic)
+                put(f"{look}.physics:staticFriction", obj.static_friction)
+                put(f"{look}.physics:dynamicFriction", obj.dynamic_friction)
+                put(f"{look}.physics:restitution", obj.restitution)
+
+            for bg in params.backgrounds:
+                look = f"{LOOKS_ROOT}/prop_{bg.prim_path.rsplit('/', 1)[1]}"
+                put(f"{look}/Surface.inputs:diffuseColor", Gf.Vec3f(*bg.color))
+                texture_file = stage.GetAttributeAtPath(f"{look}/Texture.inputs:file")
+                if texture_file:
+                    texture_file.Set(Sdf.AssetPath(bg.texture or ""))
+
+            if params.distant_light is not None:
+                d = params.distant_light
+                put(f"{LIGHTS_ROOT}/Sun.inputs:intensity", d.intensity)
+                put(f"{LIGHTS_ROOT}/Sun.inputs:colorTemperature", d.color_temperature)
+                put(f"{LIGHTS_ROOT}/Sun.xformOp:transform", _sun_transform(d.elevation, d.azimuth))
+            if params.sphere_light is not None:
+                s = params.sphere_light
+                put(f"{LIGHTS_ROOT}/Lamp.inputs:intensity", s.intensity)
+                put(f"{LIGHTS_ROOT}/Lamp.inputs:colorTemperature", s.color_temperature)
+                put(f"{LIGHTS_ROOT}/Lamp.xformOp:translate", Gf.Vec3d(*s.position))
+            put(f"{LIGHTS_ROOT}/Dome.inputs:intensity", params.ambient)
+
+            for prop in params.props:
+                put(f"{prop.prim_path}.xformOp:translate", Gf.Vec3d(*prop.position))
+                put(f"{prop.prim_path}.xformOp:rotateXYZ", Gf.Vec3f(*prop.rotation_xyz))
+
+            put(f"{self._camera}.focalLength", params.camera.focal_length)
+            if params.camera.position is not None:  # else it rides on its mount
+                put(f"{self._camera}.xformOp:transform", Gf.Matrix4d(params.camera.camera_to_world().T.tolist()))
 
 
 def camera_path_of(stage: Usd.Stage) -> str:

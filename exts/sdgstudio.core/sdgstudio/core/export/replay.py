@@ -19,17 +19,17 @@ class SceneReplay:
         from ..config import config_from_dict
         from ..raster import RasterBackend, RasterSettings
         from ..sampler import camera_path
-        from ..stage import build_stage
+        from ..stage import FrameWriter, build_stage
 
         self.config = config_from_dict(config, source="dataset.json config")
         self.stage = build_stage(self.config)
+        self.writer = FrameWriter(self.stage)
         self.camera_path = camera_path(self.config)
         self.backend = RasterBackend(list(self.config.classes), RasterSettings(device=device))
         self.reader = self.backend.reader
 
     def _pose(self, seed: int, frame: int, show_all: bool = False) -> None:
         from ..sampler import sample_frame_params
-        from ..stage import apply_frame_params
 
         params = sample_frame_params(self.config, seed, frame)
         if show_all:  # first slot of every asset visible: the geometry of every model, poses irrelevant
@@ -37,7 +37,7 @@ class SceneReplay:
             for obj in params.objects:
                 obj.visible = obj.visible or obj.asset not in seen
                 seen.add(obj.asset)
-        apply_frame_params(self.stage, params)
+        self.writer.apply(params)
 
     def silhouettes(self, seed: int, frame: int, resolution: tuple[int, int]) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Each labelled object's full silhouette in frame ``frame`` ((H, W) bool by prim path) and the camera K."""

@@ -44,13 +44,14 @@ class StageChanges:
         self._stage: Usd.Stage | None = None
         self._listener = None
         self._pending = Changes()
+        self._kinds: dict[Sdf.Path, int] = {}  #: edited path -> its kind (``_kind``), for this stage
 
     def take(self, stage: Usd.Stage) -> Changes:
         if self._stage is None or stage != self._stage:
             self.close()
             self._stage = stage
             self._listener = Tf.Notice.Register(Usd.Notice.ObjectsChanged, self._on_change, stage)
-            self._pending = Changes()
+            self._pending, self._kinds = Changes(), {}
         out, self._pending = self._pending, Changes(full=False)
         return out
 
@@ -65,41 +66,60 @@ class StageChanges:
             if not path.IsPropertyPath() or _in_prototype(path):
                 pending.full = True
                 return
-            self._property(pending, path, None)
-        for path in notice.GetChangedInfoOnlyPaths():
-            if _in_prototype(path):  # instances share it; the reader knows them by their proxies' paths
+            _sort(pending, path, _kind(path), None)
+        kinds = self._kinds
+        for path in notice.GetChangedInfoOnlyPaths():  # the same few dozen paths frame after frame: sorted once
+            kind = kinds.get(path)
+            if kind is None:
+                kind = kinds[path] = _kind(path)
+            if kind is _FULL:  # instances share a prototype; the reader knows them by their proxies' paths
                 pending.full = True
                 return
-            self._property(pending, path, notice)
+            _sort(pending, path, kind, notice)
 
-    @staticmethod
-    def _property(pending: Changes, path: Sdf.Path, notice) -> None:
-        """Sorts one edited property path; ``notice`` None: its spec was added or removed (a resync)."""
-        if not path.IsPropertyPath():  # prim metadata (kind, instanceable, ...): be safe
-            pending.regroup = True
-            return
-        name = path.name
-        if name.startswith("xformOp") or name == "xformOpOrder":
-            pending.moved.add(path.GetPrimPath())  # world transforms are read every frame; shapes below it are not
-            return
-        if name == "visibility":
-            pending.visibility.add(path.GetPrimPath())
-        elif name in GROUPING:
-            pending.regroup = True
-        elif name.startswith(("material:binding", "collection:")):  # direct or collection-based bindings
-            pending.rebind = True
-        else:
-            prim = path.GetPrimPath()
-            pending.prims.add(prim)
-            if name.startswith("inputs:"):
-                if notice is not None and list(notice.GetChangedFields(path)) == ["default"]:
-                    pending.input_values.add(path)  # a new value; the network is the same
-                else:
-                    pending.shading.add(prim)
-            elif name.startswith(("outputs:", "info:")):
-                pending.shading.add(prim)
+
+_FULL, _REGROUP, _MOVED, _VISIBILITY, _REBIND, _INPUT, _NETWORK, _OTHER = range(8)  #: what an edited path invalidates
+
+
+def _kind(path: Sdf.Path) -> int:
+    if _in_prototype(path):
+        return _FULL
+    if not path.IsPropertyPath():  # prim metadata (kind, instanceable, ...): be safe
+        return _REGROUP
+    name = path.name
+    if name.startswith("xformOp") or name == "xformOpOrder":
+        return _MOVED  # world transforms are read every frame; shapes below the prim are not
+    if name == "visibility":
+        return _VISIBILITY
+    if name in GROUPING:
+        return _REGROUP
+    if name.startswith(("material:binding", "collection:")):  # direct or collection-based bindings
+        return _REBIND
+    if name.startswith("inputs:"):
+        return _INPUT
+    if name.startswith(("outputs:", "info:")):
+        return _NETWORK
+    return _OTHER
+
+
+def _sort(pending: Changes, path: Sdf.Path, kind: int, notice) -> None:
+    """Records one edited path of kind ``kind``; ``notice`` None: its spec was added or removed (a resync)."""
+    if kind == _MOVED:
+        pending.moved.add(path.GetPrimPath())
+    elif kind == _REGROUP:
+        pending.regroup = True
+    elif kind == _VISIBILITY:
+        pending.visibility.add(path.GetPrimPath())
+    elif kind == _REBIND:
+        pending.rebind = True
+    else:
+        prim = path.GetPrimPath()
+        pending.prims.add(prim)
+        if kind == _INPUT and notice is not None and notice.GetChangedFields(path) == ["default"]:
+            pending.input_values.add(path)  # a new value; the network is the same
+        elif kind in (_INPUT, _NETWORK):
+            pending.shading.add(prim)
 
 
 def _in_prototype(path: Sdf.Path) -> bool:
     return path.pathString.startswith("/__Prototype")  # USD names instance prototypes /__Prototype_<n>
-
