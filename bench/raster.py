@@ -263,8 +263,8 @@ def main() -> int:
     parser.add_argument("--mps", action="store_true",
                         help="run everything under a private NVIDIA MPS daemon (processes sharing one GPU)")
     args = parser.parse_args()
-    with mps_daemon() if args.mps else nullcontext({}) as env:
-        os.environ.update(env)  # before this process and its workers first use CUDA
+    with mps_daemon(quit_wait_s=0) if args.mps else nullcontext({}) as env:
+        os.environ.update(env)  # before this process and its workers first use CUDA (then it quits after us)
         return run(args)
 
 

@@ -61,8 +61,8 @@ def main() -> int:
     parser.add_argument("--background", type=int, default=0, help="other processes rendering meanwhile")
     parser.add_argument("--mps", action="store_true", help="under a private NVIDIA MPS daemon")
     args = parser.parse_args()
-    with mps_daemon() if args.mps else nullcontext({}) as env:
-        os.environ.update(env)  # before this process and the others first use CUDA
+    with mps_daemon(quit_wait_s=0) if args.mps else nullcontext({}) as env:
+        os.environ.update(env)  # before this process and the others first use CUDA (then it quits after us)
         return profile(args)
 
 

@@ -21,6 +21,9 @@ with open(os.environ["STAND_IN_LOG"], "a") as log:
     log.write(json.dumps({{"argv": sys.argv[1:], "pipe": pipe, "log": os.environ.get("{LOG_ENV}"),
                           "folders": bool(pipe) and os.path.isdir(pipe) and os.path.isdir(os.environ["{LOG_ENV}"]),
                           "stdin": "" if sys.argv[1:] else sys.stdin.read()}}) + "\\n")
+if os.environ.get("STAND_IN_CLIENT") and not sys.argv[1:]:  # a client still attached: quit waits for it
+    import time
+    time.sleep(3)
 if os.environ.get("STAND_IN_FAIL"):
     print("An instance of this daemon is already running", file=sys.stderr)
     sys.exit(1)
@@ -57,6 +60,14 @@ def test_daemon_quits_when_the_body_fails(calls):
         raise KeyboardInterrupt
     assert [c["stdin"] for c in calls()] == ["", "quit\n"]
     assert not Path(env[PIPE_ENV]).parent.exists()
+
+
+def test_a_caller_that_is_a_client_does_not_wait_for_the_daemon(calls, monkeypatch):
+    monkeypatch.setenv("STAND_IN_CLIENT", "1")
+    with mps_daemon(quit_wait_s=0.2) as env:
+        pass
+    assert Path(env[PIPE_ENV]).is_dir(), "the daemon still runs: its folder stays"
+    assert [c["stdin"] for c in calls()] == ["", "quit\n"], "told to quit; it ends once this client has"
 
 
 def test_a_daemon_that_does_not_start_is_one_error_line(calls, monkeypatch):

@@ -30,10 +30,11 @@ class MPSError(RuntimeError):
 
 
 @contextmanager
-def mps_daemon(timeout_s: float = 30.0) -> Iterator[dict[str, str]]:
+def mps_daemon(timeout_s: float = 30.0, quit_wait_s: float = 30.0) -> Iterator[dict[str, str]]:
     """Start an MPS control daemon of our own; yields the environment variables its clients need (set them in a
-    process before it first uses CUDA). On exit the daemon is asked to quit, which also stops its server once
-    its clients have exited, and its folder is removed."""
+    process before it first uses CUDA). On exit the daemon is asked to quit: it stops with its server once the
+    last client has exited. Its folder is removed when that happened within ``quit_wait_s`` seconds; a caller
+    that is itself a client (it used CUDA) passes 0, and the daemon ends after it."""
     control = shutil.which(CONTROL)
     if control is None:
         raise MPSError(f"{CONTROL} not found on PATH: MPS comes with the NVIDIA driver's utilities")
@@ -42,6 +43,7 @@ def mps_daemon(timeout_s: float = 30.0) -> Iterator[dict[str, str]]:
     for path in env.values():
         os.mkdir(path)
     daemon_env = {**os.environ, **env}
+    stopped = True  # until the daemon runs
     try:
         started = subprocess.run([control, "-d"], env=daemon_env, capture_output=True, text=True, timeout=timeout_s)
         if started.returncode != 0:
@@ -50,10 +52,23 @@ def mps_daemon(timeout_s: float = 30.0) -> Iterator[dict[str, str]]:
         try:
             yield env
         finally:
-            subprocess.run([control], input="quit\n", env=daemon_env, capture_output=True, text=True,
-                           timeout=timeout_s)
+            stopped = _ask_to_quit(control, daemon_env, quit_wait_s)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if stopped:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _ask_to_quit(control: str, env: dict[str, str], wait_s: float) -> bool:
+    """Sends the daemon ``quit``; True when it stopped within ``wait_s`` seconds."""
+    quitting = subprocess.Popen([control], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=env, text=True)
+    quitting.stdin.write("quit\n")
+    quitting.stdin.close()
+    try:
+        quitting.wait(wait_s)
+    except subprocess.TimeoutExpired:  # clients still attached (this process): it quits after them
+        return False
+    return True
 
 
 __all__ = ["CONTROL", "LOG_ENV", "MPSError", "PIPE_ENV", "mps_daemon"]
