@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from pxr import Usd, UsdGeom, UsdLux, UsdPhysics, UsdSemantics, UsdShade
+import pytest
+from pxr import Sdf, Usd, UsdGeom, UsdLux, UsdPhysics, UsdSemantics, UsdShade
 from sdgstudio.core.sampler import CAMERA_PATH, sample_frame_params
-from sdgstudio.core.stage import apply_frame_params, build_stage, save_stage
+from sdgstudio.core.stage import FrameWriter, apply_frame_params, build_stage, save_stage
 
 
 def _world_corners(cache: UsdGeom.BBoxCache, prim: Usd.Prim) -> np.ndarray:
@@ -87,3 +88,41 @@ def test_any_frame_applies_alone(tabletop, tmp_path):
     assert (tmp_path / "a.usda").read_text() == (tmp_path / "b.usda").read_text()
     reopened = Usd.Stage.Open(str(tmp_path / "a.usda"))
     assert reopened.GetPrimAtPath("/World/Objects/mug_0/geom/body").IsA(UsdGeom.Mesh)
+
+
+def test_one_writer_for_many_frames_leaves_each_frame_as_applied_alone(tabletop, tmp_path):
+    """A FrameWriter (what a run uses) keeps attribute handles and skips connection edits that change nothing:
+    after each frame the stage is the one that frame alone gives, background textures switching on and off."""
+    used = build_stage(tabletop)
+    writer = FrameWriter(used)
+    textured = []
+    for frame in range(8):
+        params = sample_frame_params(tabletop, 0, frame)
+        textured.append(sum(bg.texture is not None for bg in params.backgrounds))
+        writer.apply(params)
+        fresh = build_stage(tabletop)
+        apply_frame_params(fresh, params)
+        save_stage(fresh, tmp_path / "fresh.usda")
+        save_stage(used, tmp_path / "used.usda")
+        assert (tmp_path / "fresh.usda").read_text() == (tmp_path / "used.usda").read_text(), frame
+    assert 0 in textured and max(textured) > 0, "the frames connect and disconnect textures"
+
+
+def test_writer_after_the_stage_was_edited(tabletop):
+    """A prim removed and put back (an undo in the editor) gets the frame's values; one removed for good is one
+    clear error naming the attribute."""
+    stage = build_stage(tabletop)
+    writer = FrameWriter(stage)
+    writer.apply(sample_frame_params(tabletop, 0, 0))
+    path = "/World/Objects/mug_0"
+    stage.RemovePrim(path)
+    assert not stage.GetPrimAtPath(path)
+    original = build_stage(tabletop)
+    Sdf.CopySpec(original.GetRootLayer(), path, stage.GetRootLayer(), path)
+    params = sample_frame_params(tabletop, 0, 1)
+    writer.apply(params)
+    mug = next(o for o in params.objects if o.prim_path == path)
+    assert stage.GetPrimAtPath(path).GetAttribute("xformOp:scale").Get()[0] == pytest.approx(mug.scale)
+    stage.RemovePrim(path)
+    with pytest.raises(ValueError, match=f"^the stage has no attribute {path}.visibility \\(was its prim removed"):
+        writer.apply(params)

@@ -192,6 +192,8 @@ class FrameWriter:
         attr = self._handles.get(path)
         if attr is None or not attr:  # not looked up yet, or expired
             attr = self._handles[path] = self.stage.GetAttributeAtPath(path)
+            if not attr:
+                raise ValueError(f"the stage has no attribute {path} (was its prim removed or renamed?)")
         attr.Set(value)
 
     def apply(self, params: FrameParams) -> None:
