@@ -33,7 +33,6 @@ import platform
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +41,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "exts" / "sdgstudio.core"))
 
 import warp as wp  # noqa: E402
-from machine import busy_seconds  # noqa: E402  (bench/machine.py)
+from machine import busy_seconds, under_mps  # noqa: E402  (bench/machine.py)
 from pxr import Gf, Usd, UsdGeom, UsdLux, UsdSemantics  # noqa: E402
 from sdgstudio.core.config import load_config  # noqa: E402
 from sdgstudio.core.generate import generate  # noqa: E402
-from sdgstudio.core.mps import mps_daemon  # noqa: E402
 from sdgstudio.core.raster import RasterBackend, RasterSettings  # noqa: E402
 from sdgstudio.core.session import RenderSession  # noqa: E402
 
@@ -263,8 +261,7 @@ def main() -> int:
     parser.add_argument("--mps", action="store_true",
                         help="run everything under a private NVIDIA MPS daemon (processes sharing one GPU)")
     args = parser.parse_args()
-    with mps_daemon(quit_wait_s=0) if args.mps else nullcontext({}) as env:
-        os.environ.update(env)  # before this process and its workers first use CUDA (then it quits after us)
+    with under_mps(args.mps):
         return run(args)
 
 

@@ -13,20 +13,18 @@ from __future__ import annotations
 import argparse
 import cProfile
 import multiprocessing as mp
-import os
 import pstats
 import sys
 import time
 from collections import defaultdict
-from contextlib import nullcontext
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "exts" / "sdgstudio.core"))
 
 import warp as wp  # noqa: E402
+from machine import under_mps  # noqa: E402  (bench/machine.py)
 from sdgstudio.core.config import load_config  # noqa: E402
-from sdgstudio.core.mps import mps_daemon  # noqa: E402
 from sdgstudio.core.raster import RasterBackend, RasterSettings  # noqa: E402
 from sdgstudio.core.session import RenderSession  # noqa: E402
 
@@ -61,8 +59,7 @@ def main() -> int:
     parser.add_argument("--background", type=int, default=0, help="other processes rendering meanwhile")
     parser.add_argument("--mps", action="store_true", help="under a private NVIDIA MPS daemon")
     args = parser.parse_args()
-    with mps_daemon(quit_wait_s=0) if args.mps else nullcontext({}) as env:
-        os.environ.update(env)  # before this process and the others first use CUDA (then it quits after us)
+    with under_mps(args.mps):
         return profile(args)
 
 
