@@ -242,14 +242,16 @@ def test_a_run_about_to_pause_writes_its_frames_in_flight_before_taking_the_next
 
 def test_a_frame_that_fails_to_pose_or_read_still_lets_the_frames_before_it_out(tabletop):
     session, yielded = _tabletop(tabletop), []
-    prepare = session.backend.prepare
 
-    def failing_prepare(*args):
-        if args[-1] == 4:
-            raise ValueError("camera_path '/World/Camera' is not a UsdGeom.Camera")
-        return prepare(*args)
+    def failing(prepare):  # frame 4 fails, whether read from the stage or from its parameters
+        def failing_prepare(*args):
+            if args[-1] == 4:
+                raise ValueError("camera_path '/World/Camera' is not a UsdGeom.Camera")
+            return prepare(*args)
+        return failing_prepare
 
-    session.backend.prepare = failing_prepare
+    session.backend.prepare = failing(session.backend.prepare)
+    session.backend.prepare_params = failing(session.backend.prepare_params)
     with pytest.raises(ValueError, match="not a UsdGeom.Camera"):
         for _, frame in session.frames(range(8)):
             yielded.append(frame.index)

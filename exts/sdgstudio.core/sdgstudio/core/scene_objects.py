@@ -47,12 +47,24 @@ class StageLayout:
 
     everything: StageObjects  #: as if nothing were invisible
     switches: dict[Sdf.Path, Usd.Attribute]  #: prims with an authored ``visibility`` -> that attribute
+    _seen: dict = field(default_factory=dict, repr=False)  #: hidden prims -> what ``visible`` made of them
 
-    def visible(self) -> StageObjects:
-        hidden = {path for path, attr in self.switches.items() if attr.Get() == UsdGeom.Tokens.invisible}
+    def visible(self, hidden: set[Sdf.Path] | None = None) -> StageObjects:
+        """The groups with the prims in ``hidden`` (default: those whose ``visibility`` is invisible now) and
+        their descendants left out."""
+        if hidden is None:
+            hidden = {path for path, attr in self.switches.items() if attr.Get() == UsdGeom.Tokens.invisible}
         if not hidden:
             return self.everything
+        key = frozenset(hidden)
+        seen = self._seen.get(key)
+        if seen is None:
+            if len(self._seen) >= 256:  # a run shows a few combinations of objects over and over
+                self._seen.clear()
+            seen = self._seen[key] = self._without(hidden)
+        return seen
 
+    def _without(self, hidden: set[Sdf.Path]) -> StageObjects:
         def shown(path: Sdf.Path) -> bool:  # visibility is inherited: hidden when any ancestor-or-self is
             return not any(p in hidden for p in path.GetPrefixes())
 

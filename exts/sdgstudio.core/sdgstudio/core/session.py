@@ -155,20 +155,27 @@ class RenderSession:
     def frames(self, frame_indices: Iterable[int], on_posed: Callable[[int], None] | None = None,
                holding: Callable[[], bool] | None = None) -> Iterator[tuple[FrameParams, FrameData]]:
         """``render`` of each index in order, as a generator. With a backend that renders in two halves
-        (``prepare``, ``execute``) the next frame is posed and read on this thread while up to
+        (``prepare``, ``execute``) the next frame is prepared on this thread while up to
         ``backend.frames_in_flight`` earlier frames' passes run on others: the frames are the same, the CPU idles
-        less. ``on_posed(k)`` is called while the stage holds frame k's state (``generate --save-stages``). While
-        ``holding()`` is True (a caller about to pause or stop) the frames in flight are yielded before the next
-        index is taken from ``frame_indices``, which may then block or end."""
+        less. A backend that can (``prepare_params``: the raster backend) renders each frame from its parameters
+        without the stage being posed for it, unless ``on_posed`` is given: ``on_posed(k)`` is called while the
+        stage holds frame k's state (``generate --save-stages``). Optical flow poses the stage. While ``holding()``
+        is True (a caller about to pause or stop) the frames in flight are yielded before the next index is taken
+        from ``frame_indices``, which may then block or end."""
         depth = 0 if self.flow else int(getattr(self.backend, "frames_in_flight", 0))
+        # Nothing but the backend looks at the stage: it may render the frames from their parameters alone.
+        unposed = on_posed is None and not self.flow and hasattr(self.backend, "prepare_params")
         if depth == 0:
             for index in frame_indices:
-                params, frame = self.render(index)
+                if unposed:
+                    params, job = self._prepare(index, unposed)
+                    frame = self.finish_frame(params, self.backend.execute(job))
+                else:
+                    params, frame = self.render(index)
                 if on_posed is not None:
                     on_posed(index)
                 yield params, frame
             return
-        resolution = tuple(self.config.camera.resolution)
         indices = iter(frame_indices)
         running: deque = deque()  # (params, future of execute), in frame order
 
@@ -185,9 +192,7 @@ class RenderSession:
                     index = next(indices, None)
                     if index is None:
                         break
-                    params = self.apply(index)
-                    job = self.backend.prepare(self.stage, self.camera_path, resolution, self.render_annotators,
-                                               index)
+                    params, job = self._prepare(index, unposed)
                     if on_posed is not None:
                         on_posed(index)
                 except BaseException:  # the frames already rendering are still good: hand them out first
@@ -195,6 +200,21 @@ class RenderSession:
                     raise
                 running.append((params, passes.submit(self.backend.execute, job)))
             yield from hand_out(everything=True)
+
+    def _prepare(self, index: int, unposed: bool):
+        """Frame ``index``'s parameters and the first half of its render (the backend's ``prepare``). ``unposed``:
+        from the parameters alone where the backend can (``prepare_params``; the stage keeps the state it had),
+        else from the stage posed for the frame."""
+        params = sample_frame_params(self.config, self.config.seed, index)
+        resolution = tuple(self.config.camera.resolution)
+        job = None
+        if unposed:
+            job = self.backend.prepare_params(self.stage, params, self.camera_path, resolution,
+                                              self.render_annotators, index)
+        if job is None:
+            self.pose(params)
+            job = self.backend.prepare(self.stage, self.camera_path, resolution, self.render_annotators, index)
+        return params, job
 
     async def render_async(self, frame_index: int, seed: int | None = None) -> tuple[FrameParams, FrameData]:
         """``render`` through the backend's ``render_async`` (a backend that renders on Kit's loop)."""

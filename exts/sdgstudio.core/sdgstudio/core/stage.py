@@ -201,7 +201,7 @@ class FrameWriter:
         it), so that the stage is in frame ``params.frame``'s state whatever was applied before."""
         stage, put = self.stage, self._set
         for bg in params.backgrounds:  # connection edits create specs: outside the change block
-            material_path = f"{LOOKS_ROOT}/prop_{bg.prim_path.rsplit('/', 1)[1]}"
+            material_path = background_look(bg.prim_path)
             diffuse = UsdShade.Shader(stage.GetPrimAtPath(f"{material_path}/Surface")).GetInput("diffuseColor")
             texture_prim = stage.GetPrimAtPath(f"{material_path}/Texture")
             if bg.texture is not None and texture_prim:
@@ -211,47 +211,65 @@ class FrameWriter:
                 diffuse.GetAttr().ClearConnections()  # removes the spec: no empty ``.connect`` left behind
 
         with Sdf.ChangeBlock():
-            for obj in params.objects:
-                prim, look = obj.prim_path, f"{LOOKS_ROOT}/{obj.prim_path.rsplit('/', 1)[1]}"
-                put(f"{prim}.visibility", UsdGeom.Tokens.inherited if obj.visible else UsdGeom.Tokens.invisible)
-                put(f"{prim}.xformOp:translate", Gf.Vec3d(*obj.position))
-                put(f"{prim}.xformOp:rotateXYZ", Gf.Vec3f(*obj.rotation_xyz))
-                put(f"{prim}.xformOp:scale", Gf.Vec3f(obj.scale, obj.scale, obj.scale))
-                put(f"{prim}.physics:mass", obj.mass)
-                put(f"{prim}.{TARGET_ATTR}", obj.is_target)
-                put(f"{look}/Surface.inputs:diffuseColor", Gf.Vec3f(*obj.color))
-                put(f"{look}/Surface.inputs:roughness", obj.roughness)
-                put(f"{look}/Surface.inputs:metallic", obj.metallic)
-                put(f"{look}.physics:staticFriction", obj.static_friction)
-                put(f"{look}.physics:dynamicFriction", obj.dynamic_friction)
-                put(f"{look}.physics:restitution", obj.restitution)
+            for path, value in frame_values(params, self._camera).items():
+                if path.endswith(TEXTURE_FILE):  # only backgrounds with a texture shader (a texture folder is set)
+                    attr = stage.GetAttributeAtPath(path)
+                    if attr:
+                        attr.Set(value)
+                else:
+                    put(path, value)
 
-            for bg in params.backgrounds:
-                look = f"{LOOKS_ROOT}/prop_{bg.prim_path.rsplit('/', 1)[1]}"
-                put(f"{look}/Surface.inputs:diffuseColor", Gf.Vec3f(*bg.color))
-                texture_file = stage.GetAttributeAtPath(f"{look}/Texture.inputs:file")
-                if texture_file:
-                    texture_file.Set(Sdf.AssetPath(bg.texture or ""))
 
-            if params.distant_light is not None:
-                d = params.distant_light
-                put(f"{LIGHTS_ROOT}/Sun.inputs:intensity", d.intensity)
-                put(f"{LIGHTS_ROOT}/Sun.inputs:colorTemperature", d.color_temperature)
-                put(f"{LIGHTS_ROOT}/Sun.xformOp:transform", _sun_transform(d.elevation, d.azimuth))
-            if params.sphere_light is not None:
-                s = params.sphere_light
-                put(f"{LIGHTS_ROOT}/Lamp.inputs:intensity", s.intensity)
-                put(f"{LIGHTS_ROOT}/Lamp.inputs:colorTemperature", s.color_temperature)
-                put(f"{LIGHTS_ROOT}/Lamp.xformOp:translate", Gf.Vec3d(*s.position))
-            put(f"{LIGHTS_ROOT}/Dome.inputs:intensity", params.ambient)
+TEXTURE_FILE = "/Texture.inputs:file"  #: a background look's texture input (``frame_values``)
 
-            for prop in params.props:
-                put(f"{prop.prim_path}.xformOp:translate", Gf.Vec3d(*prop.position))
-                put(f"{prop.prim_path}.xformOp:rotateXYZ", Gf.Vec3f(*prop.rotation_xyz))
 
-            put(f"{self._camera}.focalLength", params.camera.focal_length)
-            if params.camera.position is not None:  # else it rides on its mount
-                put(f"{self._camera}.xformOp:transform", Gf.Matrix4d(params.camera.camera_to_world().T.tolist()))
+def frame_values(params: FrameParams, camera: str) -> dict[str, object]:
+    """Every attribute value that puts a stage built by ``build_stage`` in frame ``params``'s state (attribute path
+    -> the value given to ``Usd.Attribute.Set``), besides the backgrounds' texture connections (``FrameWriter``).
+    ``camera`` is the camera prim's path. The raster backend renders a frame from these values without writing them
+    (``raster/posed.py``)."""
+    values: dict[str, object] = {}
+    for obj in params.objects:
+        prim, look = obj.prim_path, f"{LOOKS_ROOT}/{obj.prim_path.rsplit('/', 1)[1]}"
+        values[f"{prim}.visibility"] = UsdGeom.Tokens.inherited if obj.visible else UsdGeom.Tokens.invisible
+        values[f"{prim}.xformOp:translate"] = Gf.Vec3d(*obj.position)
+        values[f"{prim}.xformOp:rotateXYZ"] = Gf.Vec3f(*obj.rotation_xyz)
+        values[f"{prim}.xformOp:scale"] = Gf.Vec3f(obj.scale, obj.scale, obj.scale)
+        values[f"{prim}.physics:mass"] = obj.mass
+        values[f"{prim}.{TARGET_ATTR}"] = obj.is_target
+        values[f"{look}/Surface.inputs:diffuseColor"] = Gf.Vec3f(*obj.color)
+        values[f"{look}/Surface.inputs:roughness"] = obj.roughness
+        values[f"{look}/Surface.inputs:metallic"] = obj.metallic
+        values[f"{look}.physics:staticFriction"] = obj.static_friction
+        values[f"{look}.physics:dynamicFriction"] = obj.dynamic_friction
+        values[f"{look}.physics:restitution"] = obj.restitution
+    for bg in params.backgrounds:
+        look = background_look(bg.prim_path)
+        values[f"{look}/Surface.inputs:diffuseColor"] = Gf.Vec3f(*bg.color)
+        values[f"{look}{TEXTURE_FILE}"] = Sdf.AssetPath(bg.texture or "")
+    if params.distant_light is not None:
+        d = params.distant_light
+        values[f"{LIGHTS_ROOT}/Sun.inputs:intensity"] = d.intensity
+        values[f"{LIGHTS_ROOT}/Sun.inputs:colorTemperature"] = d.color_temperature
+        values[f"{LIGHTS_ROOT}/Sun.xformOp:transform"] = _sun_transform(d.elevation, d.azimuth)
+    if params.sphere_light is not None:
+        s = params.sphere_light
+        values[f"{LIGHTS_ROOT}/Lamp.inputs:intensity"] = s.intensity
+        values[f"{LIGHTS_ROOT}/Lamp.inputs:colorTemperature"] = s.color_temperature
+        values[f"{LIGHTS_ROOT}/Lamp.xformOp:translate"] = Gf.Vec3d(*s.position)
+    values[f"{LIGHTS_ROOT}/Dome.inputs:intensity"] = params.ambient
+    for prop in params.props:
+        values[f"{prop.prim_path}.xformOp:translate"] = Gf.Vec3d(*prop.position)
+        values[f"{prop.prim_path}.xformOp:rotateXYZ"] = Gf.Vec3f(*prop.rotation_xyz)
+    values[f"{camera}.focalLength"] = params.camera.focal_length
+    if params.camera.position is not None:  # else it rides on its mount
+        values[f"{camera}.xformOp:transform"] = Gf.Matrix4d(params.camera.camera_to_world().T.tolist())
+    return values
+
+
+def background_look(prop_prim_path: str) -> str:
+    """The material of a background prop."""
+    return f"{LOOKS_ROOT}/prop_{prop_prim_path.rsplit('/', 1)[1]}"
 
 
 def camera_path_of(stage: Usd.Stage) -> str:

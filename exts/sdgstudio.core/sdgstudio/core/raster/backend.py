@@ -47,6 +47,7 @@ import warp as wp
 from pxr import Usd
 
 from ..frame import CameraData, FrameData
+from .from_params import ParamsReader
 from .geometry import DeviceGeometry
 from .labels import object_labels, queue_loose_boxes
 from .pixels import WANT_DEPTH, WANT_IDS, WANT_NORMALS, WANT_RGB, WANT_SEM, PixelPass
@@ -111,6 +112,7 @@ class RasterBackend:
             self.reader.close()
         self.reader = SceneReader(self.class_names, str(self.device), self.settings.segments,
                                   self.settings.cache_max_age)
+        self.params_reader = ParamsReader(self.reader)
         self.geometry = DeviceGeometry(self.device)
         self.shading = ShadingTables(self.device)
 
@@ -144,10 +146,22 @@ class RasterBackend:
                 frame_index: int) -> PreparedFrame:
         """The first half of :meth:`render`: read the stage and build the kernels' tables. Once it returns, the
         stage may change (the next frame) while :meth:`execute` runs on another thread."""
-        if int(resolution[0]) < 1 or int(resolution[1]) < 1:
-            raise ValueError(f"resolution must be (W, H) with W, H >= 1, got {resolution!r}")
-        tm, t = {}, time.perf_counter()
-        sc = self.reader.read(stage, camera_path, resolution)
+        _check(resolution)
+        t = time.perf_counter()
+        return self._prepare_scene(self.reader.read(stage, camera_path, resolution), annotators, frame_index, t)
+
+    def prepare_params(self, stage: Usd.Stage, params, camera_path: str, resolution: tuple[int, int],
+                      annotators: set[str], frame_index: int) -> PreparedFrame | None:
+        """:meth:`prepare` of ``stage`` in the state ``stage.FrameWriter`` would give it for ``params``
+        (``FrameParams``), without posing it (``from_params.py``); None when that cannot be done yet: pose the stage
+        and call :meth:`prepare`."""
+        _check(resolution)
+        t = time.perf_counter()
+        sc = self.params_reader.read(stage, params, camera_path, resolution)
+        return None if sc is None else self._prepare_scene(sc, annotators, frame_index, t)
+
+    def _prepare_scene(self, sc: RenderScene, annotators: set[str], frame_index: int, t: float) -> PreparedFrame:
+        tm = {}
         traffic = FrameTraffic(self.staging)
         self.geometry.update(sc.instances, traffic)
         tm["scene"], t = _lap(t)
@@ -230,6 +244,11 @@ class PreparedFrame:
     shadows: list
     traffic: FrameTraffic  #: its uploaded tables; released by ``execute``
     timings: dict[str, float]  #: ms per stage so far
+
+
+def _check(resolution: tuple[int, int]) -> None:
+    if int(resolution[0]) < 1 or int(resolution[1]) < 1:
+        raise ValueError(f"resolution must be (W, H) with W, H >= 1, got {resolution!r}")
 
 
 def _lap(t: float) -> tuple[float, float]:

@@ -55,6 +55,10 @@ class StageChanges:
         out, self._pending = self._pending, Changes(full=False)
         return out
 
+    def quiet(self, stage: Usd.Stage) -> bool:
+        """This stage was taken last and nothing on it changed since."""
+        return self._stage is not None and stage == self._stage and self._pending == Changes(full=False)
+
     def close(self) -> None:
         if self._listener is not None:
             self._listener.Revoke()

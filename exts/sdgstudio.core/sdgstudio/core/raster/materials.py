@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from pxr import Sdf, Usd, UsdGeom, UsdLux, UsdShade
+from pxr import Sdf, Usd, UsdLux, UsdShade
 
 from .shapes import column_matrix
 
@@ -129,7 +129,9 @@ class MaterialReader:
             self._by_path[path] = len(self.frame_materials) - 1
         return self._by_path[path]
 
-    def _read(self, mat: UsdShade.Material, tick: int) -> Material:
+    def _read(self, mat: UsdShade.Material, tick: int, overlay=None) -> Material:
+        """The material's inputs; ``overlay`` (``from_params.FrameOverlay``) gives some inputs' values and texture links
+        instead of the stage."""
         plan = self._plans.setdefault(mat.GetPath(), {})
         if "surface" not in plan:
             shader = None
@@ -144,10 +146,13 @@ class MaterialReader:
             return Material()
         out = Material()
         value = functools.partial(self._value, plan)
+        texture_source = functools.partial(self._texture_source, plan)
+        if overlay is not None:
+            value, texture_source = overlay.inputs(value), overlay.links(texture_source)
         if plan["id"] == "UsdPreviewSurface":
             out.roughness = float(value(shader, "roughness", 0.5))
             out.metallic = float(value(shader, "metallic", 0.0))
-            tex = self._texture_source(plan, shader, "diffuseColor")
+            tex = texture_source(shader, "diffuseColor")
             if tex is not None:
                 self._apply_texture(out, tex, value, tick)
             else:
@@ -237,41 +242,39 @@ def _light_input(prim: Usd.Prim, name: str, default):
     return default
 
 
-def read_lights(prims: list[Usd.Prim], xfc: UsdGeom.XformCache) -> tuple[list[Light], np.ndarray]:
-    """UsdLux lights -> (:class:`Light` list, ambient RGB). See the backend module docstring for the mapping."""
+def read_lights(prims: list[Usd.Prim], world, value=_light_input) -> tuple[list[Light], np.ndarray]:
+    """UsdLux lights -> (:class:`Light` list, ambient RGB). See the backend module docstring for the mapping.
+    ``world(prim)``: the prim's local-to-world ``Gf.Matrix4d``; ``value(prim, name, default)``: a light input."""
     lights, ambient = [], np.zeros(3)
     for prim in prims:
         tn = prim.GetTypeName()
-        rgb = np.asarray(_light_input(prim, "color", (1.0, 1.0, 1.0)), np.float64)
-        if _light_input(prim, "enableColorTemperature", False):
-            rgb = rgb * np.asarray(UsdLux.BlackbodyTemperatureAsRgb(float(_light_input(prim, "colorTemperature",
-                                                                                       6500.0))))
-        rgb = rgb * float(_light_input(prim, "intensity", 1.0)) * 2.0 ** float(_light_input(prim, "exposure", 0.0))
+        rgb = np.asarray(value(prim, "color", (1.0, 1.0, 1.0)), np.float64)
+        if value(prim, "enableColorTemperature", False):
+            rgb = rgb * np.asarray(UsdLux.BlackbodyTemperatureAsRgb(float(value(prim, "colorTemperature", 6500.0))))
+        rgb = rgb * float(value(prim, "intensity", 1.0)) * 2.0 ** float(value(prim, "exposure", 0.0))
         rgb = rgb / 1000.0
-        m = column_matrix(xfc.GetLocalToWorldTransform(prim))
-        s = abs(np.linalg.det(m[:3, :3])) ** (1.0 / 3.0)
-        extra = dict(diffuse=float(_light_input(prim, "diffuse", 1.0)), specular=float(_light_input(prim, "specular",
-                                                                                                      1.0)))
         if tn.startswith("DomeLight"):
             ambient += rgb
             continue
+        m = column_matrix(world(prim))
+        extra = dict(diffuse=float(value(prim, "diffuse", 1.0)), specular=float(value(prim, "specular", 1.0)))
         if tn == "DistantLight":
             lights.append(Light(0, rgb, m[:3, 2] / np.linalg.norm(m[:3, 2]), **extra))
             continue
-        r = float(_light_input(prim, "radius", 0.5)) * s
+        s = abs(np.linalg.det(m[:3, :3])) ** (1.0 / 3.0)  # the light's world scale
+        r = float(value(prim, "radius", 0.5)) * s
         if tn == "SphereLight":
             kind, proj, surf = 1, math.pi * r * r, 4.0 * math.pi * r * r
         elif tn == "DiskLight":
             kind, proj, surf = 2, math.pi * r * r, math.pi * r * r
         elif tn == "RectLight":
             kind = 2
-            proj = surf = float(_light_input(prim, "width", 1.0)) * float(_light_input(prim, "height", 1.0)) * s * s
+            proj = surf = float(value(prim, "width", 1.0)) * float(value(prim, "height", 1.0)) * s * s
         elif tn == "CylinderLight":
-            length = float(_light_input(prim, "length", 1.0)) * s
+            length = float(value(prim, "length", 1.0)) * s
             kind, proj, surf = 1, 2.0 * r * length, 2.0 * math.pi * r * length
         else:
             continue
-        scale = proj / surf if _light_input(prim, "normalize", False) and surf > 0 else proj
+        scale = proj / surf if value(prim, "normalize", False) and surf > 0 else proj
         lights.append(Light(kind, rgb * scale, m[:3, 3].copy(), -m[:3, 2] / np.linalg.norm(m[:3, 2]), r, **extra))
     return lights, ambient
-

@@ -107,21 +107,26 @@ class RenderScene:
 
 
 
-def read_camera(stage: Usd.Stage, camera_path: str, resolution: tuple[int, int]) -> CameraInfo:
+def read_camera(stage: Usd.Stage, camera_path: str, resolution: tuple[int, int], world=None, value=None
+                ) -> CameraInfo:
     """K: fx = fy = focalLength * W / horizontalAperture, principal point at the image centre shifted by the
-    aperture offsets; the pose has any scale removed (rigid)."""
+    aperture offsets; the pose has any scale removed (rigid). ``world(prim)`` / ``value(attr)``: the camera's
+    local-to-world ``Gf.Matrix4d`` and an attribute's value (default: the stage's)."""
     cam = UsdGeom.Camera(stage.GetPrimAtPath(camera_path))
     if not cam:
         raise ValueError(f"camera_path {camera_path!r} is not a UsdGeom.Camera")
     if cam.GetProjectionAttr().Get() == UsdGeom.Tokens.orthographic:
         raise NotImplementedError(f"orthographic camera {camera_path!r} is not supported by the raster backend")
     w, h = int(resolution[0]), int(resolution[1])
-    focal, hap = float(cam.GetFocalLengthAttr().Get()), float(cam.GetHorizontalApertureAttr().Get())
+    focal_attr = cam.GetFocalLengthAttr()
+    focal = float(value(focal_attr) if value is not None else focal_attr.Get())
+    hap = float(cam.GetHorizontalApertureAttr().Get())
     f = focal * w / hap
     ox = float(cam.GetHorizontalApertureOffsetAttr().Get() or 0.0) * w / hap
     oy = float(cam.GetVerticalApertureOffsetAttr().Get() or 0.0) * w / hap
     K = np.array([[f, 0.0, w / 2 + ox], [0.0, f, h / 2 - oy], [0.0, 0.0, 1.0]])
-    m = column_matrix(cam.ComputeLocalToWorldTransform(Usd.TimeCode.Default()))
+    m = column_matrix(world(cam.GetPrim()) if world is not None
+                      else cam.ComputeLocalToWorldTransform(Usd.TimeCode.Default()))
     u, _, vt = np.linalg.svd(m[:3, :3])
     m[:3, :3] = u @ vt
     near, far = cam.GetClippingRangeAttr().Get()
@@ -159,10 +164,12 @@ class SceneReader:
         self._piece_keys: dict[Sdf.Path, tuple] = {}  #: gprim -> build_piece(gprim) while the gprim is unedited
         self._shapes: dict[str, _Shape] = {}  #: object path -> its shape while nothing below its root changed
         self.tick = 0
+        self.reads = 0  #: stage reads so far (``from_params.ParamsReader`` re-reads what it keeps of the stage after one)
 
     def read(self, stage: Usd.Stage, camera_path: str, resolution: tuple[int, int]) -> RenderScene:
         """Camera, instances (sorted by path), known-class objects, materials and lights of the stage now."""
         self.tick += 1
+        self.reads += 1
         changed = self.changes.take(stage)
         if changed.full or changed.regroup or (self._layout and not changed.visibility <= self._layout.switches.keys()):
             self._layout = None
@@ -193,7 +200,7 @@ class SceneReader:
                 tgt = root.GetAttribute(TARGET_ATTR)
                 objects.append(SceneObject(path, cls, self.class_ids[cls], bool(tgt and tgt.Get()), len(instances)))
             instances.append(inst)
-        lights, ambient = read_lights(found.lights, xfc)
+        lights, ambient = read_lights(found.lights, xfc.GetLocalToWorldTransform)
         for c in (self.pieces, self.meshes, self.looks, self.materials.textures):
             c.sweep(self.tick, self.max_age)
         return RenderScene(camera, instances, objects, self.materials.frame_materials, lights, ambient,
