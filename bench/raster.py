@@ -219,8 +219,9 @@ def _run_frames(device: str, resolution: tuple[int, int], frames: range, barrier
 
 def throughput(device: str, resolution: tuple[int, int], frames: int, processes: int, in_flight: int | None = None
                ) -> dict:
-    """Render + labels as a run does them (``RenderSession.frames``: the next frame posed and read while the
-    passes run; no writer), in ``processes`` processes at once sharing the device; frames/s over all of them.
+    """Render + labels as a run does them (``RenderSession.frames``: each frame from its parameters, the next one
+    prepared while the passes run; no writer), in ``processes`` processes at once sharing the device; frames/s over
+    all of them.
     ``in_flight``: ``RasterSettings.frames_in_flight`` (None: the device's default)."""
     import multiprocessing as mp
 

@@ -5,9 +5,9 @@ so a point's coordinates on the plane across the light direction never change al
 point of the ray has the same direction from the light (cube-map face and position on it). A face's grid spans the
 footprints of its small instances (floors and walls would stretch it); each cell lists the instances whose world box
 projects onto it, and one more cell per face lists those reaching outside the grid, for rays that start there. Lists
-are built on the host from at most a few hundred boxes per frame and ordered by *reach* (distant: the box's highest
-point along the light direction, descending; point: the box's distance from the light, ascending), so a ray stops
-reading as soon as the remaining boxes lie below its origin / beyond its light.
+are built on the host from at most a few hundred boxes per frame (``light_grids.py``) and ordered by *reach*
+(distant: the box's highest point along the light direction, descending; point: the box's distance from the
+light, ascending), so a ray stops reading as soon as the remaining boxes lie below its origin / beyond its light.
 The ray skips its own instance when the pixel's triangle lies on that mesh's convex hull and the pixel sees it from
 outside (a ray leaving a hull face outwards cannot meet the mesh again; every face of a convex mesh is one),
 slab-tests the rest (world box, then local box), and runs Warp's BVH any-hit
@@ -18,18 +18,16 @@ The result equals testing every instance: the culls only drop instances the ray 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import warp as wp
 
+from .light_grids import light_grid
 from .materials import Light
 from .scene import Instance
 
 wp.set_module_options({"fuse_fp": False, "enable_backward": False})
 
 _BIG = 1.0e30
-HUGE = 0.25  #: instances whose footprint exceeds this share of a face's total footprint do not set its grid extent
 
 
 @wp.func
@@ -133,108 +131,7 @@ def light_cell(kind: int, o: wp.vec3, light: wp.vec3, e1: wp.vec3, e2: wp.vec3, 
     return base + grid * grid
 
 
-@dataclass
-class LightGrid:
-    """Host-built cells of one light (see the module docstring)."""
-
-    kind: int  #: 0 distant, 1 point
-    lvec: np.ndarray  #: (3, 3) direction, e1, e2 (distant) or (position, 0, 0) (point)
-    grid: int
-    face_geo: np.ndarray  #: (6, 3) per face: origin s, origin t, cells per unit
-    cell_start: np.ndarray  #: (6 * (grid**2 + 1) + 1,) int
-    cell_items: np.ndarray  #: instance indices, each cell's ordered by reach
-    reach: np.ndarray  #: per instance
-
-
-_FACE_AXIS = np.array([0, 0, 1, 1, 2, 2])  #: cube face 2a + (negative side): its axis a and sign
-_FACE_SIGN = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0])
 _UNIT = np.stack(np.meshgrid([0, 1], [0, 1], [0, 1], indexing="ij"), -1).reshape(8, 3)  #: box corners (lo 0, hi 1)
-
-
-def light_grid(light: Light, lo: np.ndarray, hi: np.ndarray, corners: np.ndarray) -> LightGrid:
-    """Cells of ``light`` over the instances' world boxes ``[lo, hi]`` (n, 3) with oriented box corners (n, 8, 3).
-    All faces and instances at once (a few dozen numpy calls whatever the count)."""
-    n = len(lo)
-    if n == 0:
-        G = 64 if light.kind == 0 else 32
-        return LightGrid(light.kind and 1, np.zeros((3, 3)), G, np.zeros((6, 3)),
-                         np.zeros(6 * (G * G + 1) + 1, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    if light.kind == 0:
-        w = light.vec / np.linalg.norm(light.vec)
-        e1 = np.cross(w, np.eye(3)[int(np.argmin(np.abs(w)))])
-        e1 /= np.linalg.norm(e1)
-        e2 = np.cross(w, e1)
-        s, t = corners @ e1, corners @ e2
-        rect = np.stack([s.min(1), t.min(1), s.max(1), t.max(1)], 1)[None] if n else np.zeros((1, 0, 4))
-        inside = np.ones((1, n), bool)
-        reach = (corners @ w).max(1) if n else np.zeros(0)
-        order = np.argsort(-reach, kind="stable")
-        lvec, G = np.stack([w, e1, e2]), int(np.clip(16 * np.sqrt(max(n, 1)), 64, 256))
-    else:
-        L = np.asarray(light.vec, np.float64)
-        rect, inside = _cube_rects(lo - L, hi - L)
-        reach = np.linalg.norm(np.maximum(np.maximum(lo - L, L - hi), 0.0), axis=1)
-        order = np.argsort(reach, kind="stable")
-        lvec, G = np.stack([L, np.zeros(3), np.zeros(3)]), int(np.clip(8 * np.sqrt(max(n, 1)), 32, 128))
-    F, per_face = len(rect), G * G + 1
-    rect, inside = rect[:, order], inside[:, order]  # instances by rank: each cell lists them in reach order
-    lo_st, hi_st = rect[:, :, :2], rect[:, :, 2:]
-    big = np.float64(np.inf)
-    whole = np.prod(np.where(inside[..., None], hi_st, -big).max(1) - np.where(inside[..., None], lo_st, big).min(1),
-                    axis=1)  # (F,) area of the box around all of a face's footprints
-    area = np.prod(hi_st - lo_st, axis=2)
-    small = inside & (area <= HUGE * np.maximum(whole, 1e-300)[:, None])
-    use = np.where(small.any(1, keepdims=True), small, inside)  # footprints that set each face's grid extent
-    org = np.where(use[..., None], lo_st, big).min(1)
-    size = (np.where(use[..., None], hi_st, -big).max(1) - org).max(1)
-    size = np.maximum(size, 1e-9) * 1.001
-    org = org - 0.0005 * size[:, None]
-    inv = G / size
-    face_geo = np.zeros((6, 3))
-    used = inside.any(1)
-    face_geo[:F][used] = np.column_stack([org, inv])[used]
-    grow = 1.0e-4 * G  # cells: covers float32 rounding of the kernel's cell coordinates
-    f_of, k_of = np.nonzero(inside)  # (face, rank) pairs in that order
-    r = rect[f_of, k_of]
-    o = org[f_of]
-    span = np.floor((r - np.concatenate([o, o], 1)) * inv[f_of, None] + [-grow, -grow, grow, grow])
-    outside = np.any(span[:, :2] < 0, axis=1) | np.any(span[:, 2:] > G - 1, axis=1)
-    span = np.clip(span, 0, G - 1).astype(np.int64)
-    w_, h_ = span[:, 2] - span[:, 0] + 1, span[:, 3] - span[:, 1] + 1
-    cnt = w_ * h_
-    k = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    row = np.repeat(span[:, 1], cnt) + k // np.repeat(w_, cnt)
-    col = np.repeat(span[:, 0], cnt) + k % np.repeat(w_, cnt)
-    base = f_of * per_face
-    cells = np.concatenate([np.repeat(base, cnt) + row * G + col, base[outside] + G * G])
-    items = np.concatenate([np.repeat(order[k_of], cnt), order[k_of][outside]])
-    # a stable sort by cell keeps each cell's instances in rank (reach) order
-    srt = np.argsort(cells, kind="stable")
-    start = np.concatenate([[0], np.cumsum(np.bincount(cells, minlength=6 * per_face))])
-    return LightGrid(0 if light.kind == 0 else 1, lvec, G, face_geo, start, items[srt], reach)
-
-
-def _cube_rects(vlo: np.ndarray, vhi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per cube face (6, n): whether each box (light at the origin) has a part in front of the face, and the
-    bounds of that part's projection ``(s0, t0, s1, t1)`` in [-1, 1]; a box crossing the face's plane reaches
-    infinity on the sides its cross-section spans (clamped to the face)."""
-    a, b, c = _FACE_AXIS, (_FACE_AXIS + 1) % 3, (_FACE_AXIS + 2) % 3
-    inside = np.where(_FACE_SIGN[:, None] > 0, vhi[:, a].T > 0, vlo[:, a].T < 0)  # (6, n)
-    v = np.where(_UNIT[None] == 1, vhi[:, None, :], vlo[:, None, :])  # (n, 8, 3)
-    depth = _FACE_SIGN[:, None, None] * np.moveaxis(v[:, :, a], 2, 0)  # (6, n, 8)
-    fr = depth > 0
-    safe = np.where(fr, depth, 1.0)
-    s = np.moveaxis(v[:, :, b], 2, 0) / safe
-    t = np.moveaxis(v[:, :, c], 2, 0) / safe
-    inf = np.float64(np.inf)
-    smin, smax = np.where(fr, s, inf).min(2), np.where(fr, s, -inf).max(2)
-    tmin, tmax = np.where(fr, t, inf).min(2), np.where(fr, t, -inf).max(2)
-    crossing = ~fr.all(2)
-    smax = np.where(crossing & (vhi[:, b].T >= 0), inf, smax)
-    smin = np.where(crossing & (vlo[:, b].T <= 0), -inf, smin)
-    tmax = np.where(crossing & (vhi[:, c].T >= 0), inf, tmax)
-    tmin = np.where(crossing & (vlo[:, c].T <= 0), -inf, tmin)
-    return np.clip(np.stack([smin, tmin, smax, tmax], 2), -1.0, 1.0), inside
 
 
 def shadow_tables(instances: list[Instance], l2w: np.ndarray, lights: list[Light], up) -> list:
