@@ -52,6 +52,7 @@ def main() -> None:
     print(f"machine: {cpu_model()}, {os.cpu_count()} CPU cores\n")
     print("| processes | wall s | CPU s per process | throughput vs one process |")
     print("|---|---|---|---|")
+    measure(1, args.iterations)  # warm-up: the first run on a fresh VM was up to 2x slower than the next
     base = None
     for n in args.processes:
         wall, cpu = measure(n, args.iterations)
