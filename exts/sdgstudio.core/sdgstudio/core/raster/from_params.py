@@ -58,7 +58,8 @@ def op_transform(op_type, value) -> Gf.Matrix4d:
 
 
 def _stored(attr: Usd.Attribute) -> Callable:
-    """Turns a value given to ``attr.Set`` into what ``attr.Get`` then returns."""
+    """Turns a value given to ``attr.Set`` into what ``attr.Get`` then returns. Asset paths are resolved by the
+    default resolver: ``frame_values`` gives texture files as absolute paths (``texture_files``)."""
     t = attr.GetTypeName()
     if t == Sdf.ValueTypeNames.Float:
         return lambda v: float(np.float32(v))
