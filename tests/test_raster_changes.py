@@ -149,3 +149,35 @@ def test_frame_geometry_gathered_from_the_mesh_atlas_matches_a_fresh_build_as_ob
         _same(kept, fresh)
         seen.add(session.backend.geometry.key)
     assert len(seen) > 4  # the instance list really changed from frame to frame
+
+
+def test_a_set_of_objects_shown_again_reuses_its_gathered_geometry(tabletop, monkeypatch):
+    """A run shows the same few sets of objects over and over: a set seen before is not gathered again, and renders
+    exactly as a fresh backend renders it; the kept gathers stay within their bounds."""
+    from sdgstudio.core.raster import geometry
+    from sdgstudio.core.session import RenderSession
+
+    config = tabletop.model_copy(deep=True)
+    config.camera.resolution = RES
+    session = RenderSession(config, RasterBackend(list(config.classes), RasterSettings()))
+    gathers = []
+    launch = geometry.wp.launch
+    monkeypatch.setattr(geometry.wp, "launch", lambda kernel, *a, **k: gathers.append(kernel.key) or launch(
+        kernel, *a, **k))
+    keys, frames = [], []
+    for k in range(24):
+        frames.append(session.render(k)[1])
+        keys.append(session.backend.geometry.key)
+    distinct = len(set(keys))
+    assert distinct < len(keys) - 8  # the sets really repeat
+    assert len([g for g in gathers if g.startswith("gather_")]) == 2 * distinct  # vertices, triangles: once a set
+    assert len(session.backend.geometry._gathered) == min(distinct, geometry._KEEP)
+    for k in (20, 23):  # a set shown again renders as a fresh backend renders it
+        session.apply(k)
+        _same(frames[k], RasterBackend(list(config.classes), RasterSettings()).render(
+            session.stage, session.camera_path, RES, session.render_annotators, k))
+    monkeypatch.setattr(geometry, "_KEEP", 2)
+    small = RenderSession(config, RasterBackend(list(config.classes), RasterSettings()))
+    for k in range(12):
+        small.render(k)
+        assert len(small.backend.geometry._gathered) <= 2
