@@ -26,9 +26,8 @@ import numpy as np
 from pxr import Ar, Gf, Sdf, Usd, UsdGeom, UsdShade
 
 from ..stage import TARGET_ATTR, TEXTURE_FILE, camera_path_of, frame_values
-from .materials import Material, _light_input, read_lights
-from .scene import Instance, RenderScene, SceneObject, SceneReader, read_camera
-from .shapes import column_matrix
+from .materials import _light_input, read_lights
+from .scene import Instance, RenderScene, SceneReader, placement, read_camera, target_of
 
 _IDENTITY = Gf.Matrix4d(1.0)
 _X, _Y, _Z = Gf.Vec3d.XAxis(), Gf.Vec3d.YAxis(), Gf.Vec3d.ZAxis()
@@ -171,6 +170,15 @@ class FrameOverlay:
         value = self.values.get(key, self)
         return default if value is self else self.kept.convert(key, value)
 
+    def sets(self, material: Sdf.Path) -> bool:
+        """The frame sets some of this material's inputs."""
+        return material in self.kept.materials
+
+    def target(self, root: Usd.Prim) -> bool:
+        """``scene.target_of`` on the posed stage."""
+        value = self.get(f"{root.GetPath()}.{TARGET_ATTR}", self)
+        return target_of(root) if value is self else bool(value)
+
     def value(self, attr: Usd.Attribute):
         """What ``attr.Get()`` would return on the posed stage."""
         value = self.get(str(attr.GetPath()), self)
@@ -257,64 +265,21 @@ class ParamsReader:
                                       if pose.get(key) == UsdGeom.Tokens.invisible}
         found = self._kept.layout.visible(hidden)
         r.tick += 1
-        table, by_path = [Material()], {}
+        r.materials.new_table()
         instances, objects, unknown = [], [], set()
         for path in sorted(found.groups):
             group = found.groups[path]
             shape = r._shapes.get(path)
             if shape is None or shape.gprims is not group.gprims:
                 return None  # a shape the reader has not built yet: pose the stage and read it once
-            root, cls = group.root, group.semantic_class
-            m = pose.world(root)
-            if not m.GetDeterminant3() or not np.isfinite(m.GetDeterminant()):
+            l2w = placement(pose.world(group.root))
+            if l2w is None:
                 continue
-            l2w = column_matrix(m)
-            if not np.all(np.isfinite(l2w)):
-                continue
-            for g, k in zip(group.gprims, shape.keys, strict=True):
-                r.pieces.touch((str(g.GetPath()), k[0]), r.tick)
-            r.meshes.touch(shape.mesh_key, r.tick)
-            r.looks.touch(shape.look_key, r.tick)
-            mats = [self._material_index(g, pose, table, by_path) for g in shape.prims]
-            inst = Instance(path, shape.entry, shape.uv, shape.color, l2w, mats, shape.look_key)
-            if cls is not None and cls not in r.class_ids:
-                unknown.add(cls)
-            elif cls is not None:
-                inst.obj = len(objects)
-                target = pose.get(f"{root.GetPath()}.{TARGET_ATTR}", None)
-                if target is None:
-                    attr = root.GetAttribute(TARGET_ATTR)
-                    target = bool(attr and attr.Get())
-                objects.append(SceneObject(path, cls, r.class_ids[cls], bool(target), len(instances)))
-            instances.append(inst)
+            r.keep(shape)
+            mats = [r.materials.index_for(g, r.tick, pose) for g in shape.prims]
+            r.add(Instance(path, shape.entry, shape.uv, shape.color, l2w, mats, shape.look_key), group,
+                  lambda root=group.root: pose.target(root), instances, objects, unknown)
         camera = read_camera(stage, camera_path, resolution, pose.world, pose.value)
         lights, ambient = read_lights(found.lights, pose.world, pose.light_input)
-        for c in (r.pieces, r.meshes, r.looks, r.materials.textures):
-            c.sweep(r.tick, r.max_age)
-        return RenderScene(camera, instances, objects, table, lights, ambient, sorted(unknown))
-
-    def _material_index(self, gprim: Usd.Prim, pose: FrameOverlay, table: list[Material], by_path: dict) -> int:
-        """``MaterialReader.index_for`` on the posed stage: the frame's values for the materials they touch; the
-        reader's kept values for the others (left as they were: the stage still holds what they were read from)."""
-        materials, tick = self.reader.materials, self.reader.tick
-        gpath = gprim.GetPath()
-        mat = materials._bound.get(gpath, self)
-        if mat is self:
-            mat = materials._bound[gpath] = UsdShade.MaterialBindingAPI(gprim).ComputeBoundMaterial(
-                UsdShade.Tokens.full)[0] or None
-        if mat is None:
-            return 0
-        path = mat.GetPath()
-        index = by_path.get(path)
-        if index is None:
-            if path in self._kept.materials:
-                value = materials._read(mat, tick, pose)
-            else:
-                value = materials._values.get(path)
-                if value is None:
-                    value = materials._values[path] = materials._read(mat, tick)
-            if value.texture_key:
-                materials.textures.get(value.texture_key, tick, lambda: value.texture)  # keep it cached
-            table.append(value)
-            index = by_path[path] = len(table) - 1
-        return index
+        r.sweep()
+        return RenderScene(camera, instances, objects, r.materials.frame_materials, lights, ambient, sorted(unknown))

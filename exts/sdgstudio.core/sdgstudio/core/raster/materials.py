@@ -83,7 +83,7 @@ class MaterialReader:
 
     def begin_frame(self, changed=None, stage: Usd.Stage | None = None) -> None:
         """Start a frame's table; forget what ``changed`` (:class:`~.changes.Changes`; None: everything) touched."""
-        self.frame_materials, self._by_path = [Material()], {}
+        self.new_table()
         if changed is None or changed.full or changed.regroup or changed.rebind:
             self._bound.clear()
         if changed is None or changed.full:
@@ -109,7 +109,13 @@ class MaterialReader:
             hit = self._loose[path] = _loose_shading_node(stage.GetPrimAtPath(path))
         return hit
 
-    def index_for(self, prim: Usd.Prim, tick: int) -> int:
+    def new_table(self) -> None:
+        """Start a frame's table (``frame_materials``), forgetting nothing."""
+        self.frame_materials, self._by_path = [Material()], {}
+
+    def index_for(self, prim: Usd.Prim, tick: int, overlay=None) -> int:
+        """The prim's bound material's row in the frame's table. A material whose inputs ``overlay``
+        (``from_params.FrameOverlay``) sets is read through it and not kept: the stage does not hold those values."""
         gpath = prim.GetPath()
         if gpath in self._bound:
             mat = self._bound[gpath]
@@ -120,7 +126,8 @@ class MaterialReader:
             return 0
         path = mat.GetPath()
         if path not in self._by_path:
-            value = self._values.get(path)
+            value = self._read(mat, tick, overlay) if overlay is not None and overlay.sets(path) else \
+                self._values.get(path)
             if value is None:
                 value = self._values[path] = self._read(mat, tick)
             elif value.texture_key:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import warp as wp
-from pxr import Sdf, Usd, UsdGeom
+from pxr import Gf, Sdf, Usd, UsdGeom
 
 from ..frame import USD_TO_OPENCV
 from ..scene_objects import StageLayout, stage_layout
@@ -134,6 +134,20 @@ def read_camera(stage: Usd.Stage, camera_path: str, resolution: tuple[int, int],
 
 
 
+def placement(m: Gf.Matrix4d) -> np.ndarray | None:
+    """A root's local-to-world as a column-vector matrix, or None when it shows nothing (zero scale, not finite)."""
+    if not m.GetDeterminant3() or not np.isfinite(m.GetDeterminant()):
+        return None
+    l2w = column_matrix(m)
+    return l2w if np.all(np.isfinite(l2w)) else None
+
+
+def target_of(root: Usd.Prim) -> bool:
+    """Whether the object is the frame's target (``TARGET_ATTR``)."""
+    attr = root.GetAttribute(TARGET_ATTR)
+    return bool(attr and attr.Get())
+
+
 @dataclass
 class _Shape:
     """An instance's geometry as read for the last frame that read it (kept while nothing below its root changes)."""
@@ -189,30 +203,43 @@ class SceneReader:
         instances, objects, unknown = [], [], set()
         for path in sorted(found.groups):
             group = found.groups[path]
-            root, cls = group.root, group.semantic_class
+            root = group.root
             inst = self._instance(path, root, group.gprims, xfc, root.GetPath() in moved_within)
-            if inst is None:
-                continue
-            if cls is not None and cls not in self.class_ids:
-                unknown.add(cls)
-            elif cls is not None:
-                inst.obj = len(objects)
-                tgt = root.GetAttribute(TARGET_ATTR)
-                objects.append(SceneObject(path, cls, self.class_ids[cls], bool(tgt and tgt.Get()), len(instances)))
-            instances.append(inst)
+            if inst is not None:
+                self.add(inst, group, lambda root=root: target_of(root), instances, objects, unknown)
         lights, ambient = read_lights(found.lights, xfc.GetLocalToWorldTransform)
-        for c in (self.pieces, self.meshes, self.looks, self.materials.textures):
-            c.sweep(self.tick, self.max_age)
+        self.sweep()
         return RenderScene(camera, instances, objects, self.materials.frame_materials, lights, ambient,
                            sorted(unknown))
 
+    def add(self, inst: Instance, group, target, instances: list[Instance], objects: list[SceneObject],
+            unknown: set[str]) -> None:
+        """Append a group's instance, and its object when its class is known (``target()``: whether it is the
+        frame's target); an unknown class is noted instead."""
+        cls = group.semantic_class
+        if cls is not None and cls not in self.class_ids:
+            unknown.add(cls)
+        elif cls is not None:
+            inst.obj = len(objects)
+            objects.append(SceneObject(inst.path, cls, self.class_ids[cls], bool(target()), len(instances)))
+        instances.append(inst)
+
+    def keep(self, shape: _Shape) -> None:
+        """A cached shape still in use: keep its pieces, mesh and appearance from being swept."""
+        for g, k in zip(shape.gprims, shape.keys, strict=True):
+            self.pieces.touch((str(g.GetPath()), k[0]), self.tick)
+        self.meshes.touch(shape.mesh_key, self.tick)
+        self.looks.touch(shape.look_key, self.tick)
+
+    def sweep(self) -> None:
+        """Drop what the caches have not used for ``max_age`` reads."""
+        for c in (self.pieces, self.meshes, self.looks, self.materials.textures):
+            c.sweep(self.tick, self.max_age)
+
     def _instance(self, path: str, root: Usd.Prim, gprims: list[Usd.Prim], xfc, moved_within: bool
                   ) -> Instance | None:
-        m = xfc.GetLocalToWorldTransform(root)
-        if not m.GetDeterminant3() or not np.isfinite(m.GetDeterminant()):
-            return None  # zero scale: nothing to see
-        l2w = column_matrix(m)
-        if not np.all(np.isfinite(l2w)):
+        l2w = placement(xfc.GetLocalToWorldTransform(root))
+        if l2w is None:
             return None
         shape = self._shapes.get(path)
         if (shape is None or moved_within or shape.gprims is not gprims
@@ -221,11 +248,8 @@ class SceneReader:
             if shape is None:
                 return None
             self._shapes[path] = shape
-        else:  # still in use: keep the cached pieces, mesh and appearance from being swept
-            for g, k in zip(gprims, shape.keys, strict=True):
-                self.pieces.touch((str(g.GetPath()), k[0]), self.tick)
-            self.meshes.touch(shape.mesh_key, self.tick)
-            self.looks.touch(shape.look_key, self.tick)
+        else:
+            self.keep(shape)
         mats = [self.materials.index_for(g, self.tick) for g in shape.prims]
         return Instance(path, shape.entry, shape.uv, shape.color, l2w, mats, shape.look_key)
 
