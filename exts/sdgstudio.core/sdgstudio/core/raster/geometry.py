@@ -38,19 +38,11 @@ def gather_vertices_kernel(v_off: wp.array(dtype=wp.int32), v_src: wp.array(dtyp
     """Frame vertex ``v`` of instance ``i`` is atlas vertex ``v_src[i] + v - v_off[i]``."""
     tid = wp.tid()
     for v in range(tid * per, wp.min(count, tid * per + per)):
-        _gather_vertex(v, v_off, v_src, n_inst, atlas_points, atlas_points64, points, points64, vert_inst)
-
-
-@wp.func
-def _gather_vertex(v: int, v_off: wp.array(dtype=wp.int32), v_src: wp.array(dtype=wp.int32), n_inst: int,
-                   atlas_points: wp.array(dtype=wp.vec3), atlas_points64: wp.array(dtype=wp.vec3d),
-                   points: wp.array(dtype=wp.vec3), points64: wp.array(dtype=wp.vec3d),
-                   vert_inst: wp.array(dtype=wp.int32)):
-    i = last_at_most(v_off, n_inst, v)
-    src = v_src[i] + v - v_off[i]
-    points[v] = atlas_points[src]
-    points64[v] = atlas_points64[src]
-    vert_inst[v] = i
+        i = last_at_most(v_off, n_inst, v)
+        src = v_src[i] + v - v_off[i]
+        points[v] = atlas_points[src]
+        points64[v] = atlas_points64[src]
+        vert_inst[v] = i
 
 
 @wp.kernel
@@ -67,31 +59,18 @@ def gather_triangles_kernel(t_off: wp.array(dtype=wp.int32), t_src: wp.array(dty
     the instance's appearance at atlas corner ``c_src[i]``."""
     tid = wp.tid()
     for g in range(tid * per, wp.min(count, tid * per + per)):
-        _gather_triangle(g, t_off, t_src, c_src, v_off, seg_off, n_inst, atlas_tris, atlas_hull, atlas_seg, atlas_uv,
-                         atlas_col, tris, tri_inst, tri_hull, segs, uv, col)
-
-
-@wp.func
-def _gather_triangle(g: int, t_off: wp.array(dtype=wp.int32), t_src: wp.array(dtype=wp.int32),
-                     c_src: wp.array(dtype=wp.int32), v_off: wp.array(dtype=wp.int32),
-                     seg_off: wp.array(dtype=wp.int32), n_inst: int, atlas_tris: wp.array(dtype=wp.vec3i),
-                     atlas_hull: wp.array(dtype=wp.int32), atlas_seg: wp.array(dtype=wp.int32),
-                     atlas_uv: wp.array(dtype=wp.vec2), atlas_col: wp.array(dtype=wp.vec3),
-                     tris: wp.array(dtype=wp.vec3i), tri_inst: wp.array(dtype=wp.int32),
-                     tri_hull: wp.array(dtype=wp.int32), segs: wp.array(dtype=wp.int32),
-                     uv: wp.array(dtype=wp.vec2), col: wp.array(dtype=wp.vec3)):
-    i = last_at_most(t_off, n_inst, g)
-    k = g - t_off[i]
-    src = t_src[i] + k
-    base = v_off[i]
-    t = atlas_tris[src]
-    tris[g] = wp.vec3i(t[0] + base, t[1] + base, t[2] + base)
-    tri_inst[g] = i
-    tri_hull[g] = atlas_hull[src]
-    segs[g] = atlas_seg[src] + seg_off[i]
-    for c in range(3):
-        uv[3 * g + c] = atlas_uv[c_src[i] + 3 * k + c]
-        col[3 * g + c] = atlas_col[c_src[i] + 3 * k + c]
+        i = last_at_most(t_off, n_inst, g)
+        k = g - t_off[i]
+        src = t_src[i] + k
+        base = v_off[i]
+        t = atlas_tris[src]
+        tris[g] = wp.vec3i(t[0] + base, t[1] + base, t[2] + base)
+        tri_inst[g] = i
+        tri_hull[g] = atlas_hull[src]
+        segs[g] = atlas_seg[src] + seg_off[i]
+        for c in range(3):
+            uv[3 * g + c] = atlas_uv[c_src[i] + 3 * k + c]
+            col[3 * g + c] = atlas_col[c_src[i] + 3 * k + c]
 
 
 class _Atlas:
